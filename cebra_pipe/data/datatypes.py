@@ -1,0 +1,72 @@
+"""Small value types shared by datasets, samplers, loaders and solvers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+
+class Offset:
+    """Receptive field of a model around one time point.
+
+    A model with ``Offset(left, right)`` embeds time ``t`` from the input window
+    ``[t - left, t + right)``; ``len(offset) = left + right`` samples.
+
+    Parameters
+    ----------
+    left, right
+        Samples before (excluded ``t``) and from ``t`` on (included). ``Offset(n)``
+        means ``Offset(n, n)``.
+    """
+
+    def __init__(self, left: int, right: int | None = None):
+        right = left if right is None else right
+        if int(left) < 0 or int(right) < 0 or int(left) + int(right) < 1:
+            raise ValueError(f"Offset needs left >= 0, right >= 0 and left + right >= 1, "
+                             f"got ({left}, {right}).")
+        self.left, self.right = int(left), int(right)
+
+    @property
+    def left_slice(self) -> slice:
+        return slice(0, self.left)
+
+    @property
+    def right_slice(self) -> slice:
+        return slice(-self.right, None)
+
+    def __len__(self) -> int:
+        return self.left + self.right
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Offset) and (self.left, self.right) == (other.left, other.right)
+
+    def __hash__(self) -> int:
+        return hash((self.left, self.right))
+
+    def __repr__(self) -> str:
+        return f"Offset(left={self.left}, right={self.right}, length={len(self)})"
+
+
+@dataclass
+class BatchIndex:
+    """Time indices of one training batch, each ``(batch,)`` (or ``(sessions, batch)``)."""
+
+    reference: torch.Tensor
+    positive: torch.Tensor
+    negative: torch.Tensor
+    positive_time: torch.Tensor | None = None  # hybrid training: time-contrastive positives
+
+
+@dataclass
+class Batch:
+    """Input windows of one training batch, each ``(batch, neurons, window)``."""
+
+    reference: torch.Tensor
+    positive: torch.Tensor
+    negative: torch.Tensor
+    positive_time: torch.Tensor | None = None
+
+    def to(self, device: str | torch.device) -> "Batch":
+        return Batch(**{f.name: (None if getattr(self, f.name) is None
+                                 else getattr(self, f.name).to(device)) for f in fields(self)})
