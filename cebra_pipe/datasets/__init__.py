@@ -1,0 +1,29 @@
+"""Registered datasets, generated on the fly from a seed (no downloads).
+
+``init(name, **kwargs)`` builds a dataset; ``get_options(pattern)`` lists names;
+``@register(name)`` adds your own factory (any callable returning a
+:class:`Recording` or :class:`RecordingSet`).
+
+- ``demo-continuous``, ``demo-discrete``, ``demo-mixed``: a few thousand steps of a
+  random nonlinear mixing of known latents (:mod:`cebra_pipe.datasets.demo`);
+- ``demo-continuous-multisession``, ``demo-discrete-multisession``: several such
+  sessions with different neuron counts;
+- ``synthetic-linear-track`` (and ``synthetic-linear-track-rat1`` .. ``-rat4``): place
+  cells of a rat running laps on a 1.6 m track, CEBRA rat label layout;
+  ``synthetic-linear-track-cohort``: all four rats (:mod:`cebra_pipe.datasets.linear_track`).
+"""
+
+from __future__ import annotations
+
+from cebra_pipe.datasets.base import REGISTRY, Recording, RecordingSet
+from cebra_pipe.datasets import demo, linear_track  # noqa: F401  (registers the datasets)
+
+register = REGISTRY.register
+parametrize = REGISTRY.parametrize
+init = REGISTRY.init
+get_options = REGISTRY.get_options
+is_registered = REGISTRY.is_registered
+get = REGISTRY.get
+
+__all__ = ["Recording", "RecordingSet", "register", "parametrize", "init", "get_options",
+           "is_registered", "get", "REGISTRY"]
