@@ -70,3 +70,18 @@ class Batch:
     def to(self, device: str | torch.device) -> "Batch":
         return Batch(**{f.name: (None if getattr(self, f.name) is None
                                  else getattr(self, f.name).to(device)) for f in fields(self)})
+
+
+@dataclass
+class MultiSessionBatch:
+    """One batch per session plus the session permutation of the positives.
+
+    ``batches[s]`` holds windows cut from session ``s``; the positives paired with
+    the references of session ``s`` are ``batches[permutation[s]].positive``.
+    """
+
+    batches: list[Batch]
+    permutation: list[int]
+
+    def to(self, device: str | torch.device) -> "MultiSessionBatch":
+        return MultiSessionBatch([b.to(device) for b in self.batches], list(self.permutation))

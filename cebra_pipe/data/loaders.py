@@ -1,0 +1,88 @@
+"""Shared machinery of the single- and multi-session loaders."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from cebra_pipe.data.samplers import make_generator
+
+
+class Loader:
+    """Yields ``num_steps`` batches drawn by a seeded sampler.
+
+    The sampler is built on first use, after the dataset was configured for the
+    model (its receptive field decides which time points are admissible).
+
+    Parameters
+    ----------
+    dataset
+        The data to draw from.
+    num_steps
+        Batches per pass.
+    batch_size
+        Samples per batch; ``None`` for full-batch training where supported.
+    seed
+        Seeds the sampler's generator; ``None`` draws one from torch's global RNG.
+    """
+
+    supports_full_batch = False
+
+    def __init__(self, dataset, num_steps: int, batch_size: int | None = None,
+                 seed: int | None = None):
+        if int(num_steps) < 0:
+            raise ValueError(f"num_steps must be >= 0, got {num_steps}.")
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}.")
+        if batch_size is None and not self.supports_full_batch:
+            raise ValueError(f"{type(self).__name__} needs a batch_size; full-batch training "
+                             "(batch_size=None) is for single-session time or continuous data.")
+        self.dataset = dataset
+        self.num_steps = int(num_steps)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.generator = make_generator(seed, dataset.device)
+        self._sampler = None
+        self._sampler_key = None
+
+    def __len__(self) -> int:
+        return self.num_steps
+
+    @property
+    def device(self) -> torch.device:
+        return self.dataset.device
+
+    @property
+    def sampler(self):
+        key = self._configuration()
+        if self._sampler is None or key != self._sampler_key:
+            if self.generator.device != self.device:
+                state = self.generator.get_state()
+                self.generator = torch.Generator(device=self.device)
+                self.generator.set_state(state)
+            self._sampler, self._sampler_key = self._build_sampler(), key
+        return self._sampler
+
+    def _configuration(self) -> tuple:
+        """What the sampler depends on; a change rebuilds it."""
+        return (self.dataset.offset, self.device)
+
+    def _build_sampler(self):
+        raise NotImplementedError
+
+    def get_indices(self, num_samples: int | None):
+        raise NotImplementedError
+
+    def load(self, index):
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator:
+        for _ in range(self.num_steps):
+            yield self.load(self.get_indices(self.batch_size))
+
+    def state_dict(self) -> dict:
+        """The generator state: restoring it replays the same future batches."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"].cpu())

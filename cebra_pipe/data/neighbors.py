@@ -1,0 +1,176 @@
+"""Exact nearest-label search, built once per fit, so a sampling step costs O(batch).
+
+The reference implementation compares every query with every time point at every
+step (O(batch x time)). Here labels are deduplicated once; 1-D labels are then
+searched with ``torch.searchsorted`` and multi-dimensional labels with a uniform
+hierarchy of uniform grids (the finest keeps a few points per occupied cell, each
+next one is 2x coarser). A query looks at the 3^d cells around it; the answer is
+provably exact when the nearest candidate is within one cell width (nothing
+outside the block can be closer); otherwise the query moves to the next coarser
+grid, and the rare queries far from all data end in a scan of those rows only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+
+_TARGET_OCCUPANCY = 4  # unique points per occupied grid cell
+_MAX_GRID_DIMS = 6  # 3^6 = 729 neighbour cells; beyond that a grid stops paying off
+_LEVEL_RATIO = 2  # width ratio of successive grids
+_MIN_CELLS = 16  # a grid with fewer occupied cells costs as much as a scan
+_PAIR_BUDGET = 2 ** 22  # (query, candidate) pairs evaluated at once
+_BRUTE_FORCE_CHUNK = 2 ** 24  # distance-matrix entries evaluated at once
+
+
+class NearestNeighbors:
+    """Index of ``points (n, d)``; :meth:`query` returns the row of the nearest point.
+
+    Among several rows with the same (nearest) value one is drawn uniformly with
+    ``generator``, so a recording where the animal rests does not always pick the
+    first resting sample.
+    """
+
+    def __init__(self, points: torch.Tensor, generator: torch.Generator):
+        if points.dim() == 1:
+            points = points[:, None]
+        self.generator = generator
+        unique, inverse = torch.unique(points, dim=0, return_inverse=True)
+        self.unique = unique.contiguous()
+        self.members = torch.argsort(inverse, stable=True)
+        self.counts = torch.bincount(inverse, minlength=len(unique))
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+        self.dim = points.shape[1]
+        self.grids: list[_Grid] = []
+        if 1 < self.dim <= _MAX_GRID_DIMS and len(unique) > 64:
+            self._build_grid()
+
+    def query(self, targets: torch.Tensor) -> torch.Tensor:
+        """Rows ``(b,)`` of the points nearest to ``targets (b, d)`` (Euclidean)."""
+        if targets.dim() == 1:
+            targets = targets[:, None]
+        if self.dim == 1:
+            nearest = self._nearest_sorted(targets[:, 0])
+        elif self.grids:
+            nearest = self._nearest_grid(targets)
+        else:
+            nearest = self._nearest_brute_force(targets)
+        return self._draw_member(nearest)
+
+    def _draw_member(self, unique_index: torch.Tensor) -> torch.Tensor:
+        count = self.counts[unique_index]
+        draw = torch.rand(unique_index.shape, generator=self.generator,
+                          device=unique_index.device)
+        within = (draw * count).long().clamp_max(count - 1)
+        return self.members[self.starts[unique_index] + within]
+
+    def _nearest_sorted(self, targets: torch.Tensor) -> torch.Tensor:
+        values = self.unique[:, 0]  # torch.unique sorts ascending
+        right = torch.searchsorted(values, targets.contiguous()).clamp_max(len(values) - 1)
+        left = (right - 1).clamp_min(0)
+        take_left = (targets - values[left]).abs() <= (values[right] - targets).abs()
+        return torch.where(take_left, left, right)
+
+    def _nearest_brute_force(self, targets: torch.Tensor) -> torch.Tensor:
+        rows = max(1, _BRUTE_FORCE_CHUNK // max(1, len(self.unique)))
+        return torch.cat([torch.cdist(chunk, self.unique).argmin(1)
+                          for chunk in targets.split(rows)])
+
+    def _build_grid(self) -> None:
+        """Grids from fine to coarse while a grid still splits the points into many cells."""
+        points = self.unique
+        origin = points.min(0).values
+        span = float((points.max(0).values - origin).max())
+        width = _choose_width(points, origin, span)
+        self.grids = []
+        while width < 2 * span:
+            grid = _Grid(points, origin, width)
+            if len(grid.cell_ids) < _MIN_CELLS:
+                break
+            self.grids.append(grid)
+            width *= _LEVEL_RATIO
+
+    def _nearest_grid(self, targets: torch.Tensor) -> torch.Tensor:
+        nearest = torch.full((len(targets),), -1, dtype=torch.long, device=targets.device)
+        unsure = torch.arange(len(targets), device=targets.device)
+        for grid in self.grids:
+            found, exact = grid.query(self.unique, targets[unsure])
+            nearest[unsure] = found
+            unsure = unsure[~exact]
+            if len(unsure) == 0:
+                return nearest
+        nearest[unsure] = self._nearest_brute_force(targets[unsure])
+        return nearest
+
+
+class _Grid:
+    """Points sorted by the id of their cubic cell of side ``width``."""
+
+    def __init__(self, points: torch.Tensor, origin: torch.Tensor, width: float):
+        self.origin, self.width = origin, width
+        coords = ((points - origin) / width).floor().long()
+        self.shape = coords.max(0).values + 1
+        self.strides = _strides(self.shape)
+        ids = (coords * self.strides).sum(1)
+        self.cell_ids, self.cell_counts = torch.unique(ids, return_counts=True)
+        self.cell_starts = torch.cumsum(self.cell_counts, 0) - self.cell_counts
+        self.by_cell = torch.argsort(ids, stable=True)
+        self.offsets = torch.tensor(list(itertools.product((-1, 0, 1), repeat=points.shape[1])),
+                                    device=points.device)
+
+    def query(self, points: torch.Tensor,
+              targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nearest candidate in the 3^d neighbouring cells of each target, and exactness.
+
+        Returns ``(nearest (b,), exact (b,))``: ``exact`` where the candidate is closer
+        than one cell width, since anything outside the block is at least that far.
+        """
+        num_queries, num_offsets = len(targets), len(self.offsets)
+        neighbours = ((targets - self.origin) / self.width).floor().long()[:, None, :] \
+            + self.offsets
+        inside = ((neighbours >= 0) & (neighbours < self.shape)).all(-1).flatten()
+        ids = (neighbours.clamp_min(0) * self.strides).sum(-1).flatten()
+        slot = torch.searchsorted(self.cell_ids, ids).clamp_max(len(self.cell_ids) - 1)
+        counts = torch.where(inside & (self.cell_ids[slot] == ids), self.cell_counts[slot], 0)
+        if num_queries > 1 and int(counts.sum()) > _PAIR_BUDGET:
+            half = num_queries // 2
+            (near_a, exact_a), (near_b, exact_b) = (self.query(points, targets[:half]),
+                                                    self.query(points, targets[half:]))
+            return torch.cat([near_a, near_b]), torch.cat([exact_a, exact_b])
+        owner = torch.repeat_interleave(torch.arange(len(ids), device=ids.device), counts)
+        within = torch.arange(len(owner), device=ids.device) \
+            - (torch.cumsum(counts, 0) - counts)[owner]
+        candidate = self.by_cell[self.cell_starts[slot[owner]] + within]
+        query = owner // num_offsets
+        dist = ((points[candidate] - targets[query]) ** 2).sum(1)
+        best = torch.full((num_queries,), math.inf, device=targets.device,
+                          dtype=dist.dtype).scatter_reduce(0, query, dist, "amin")
+        is_best = dist == best[query]
+        nearest = torch.full((num_queries,), 0, device=targets.device, dtype=torch.long)
+        nearest = nearest.scatter_reduce(0, query[is_best], candidate[is_best], "amax")
+        return nearest, best <= self.width ** 2
+
+
+def _choose_width(points: torch.Tensor, origin: torch.Tensor, span: float) -> float:
+    """Bisect (log scale) the cell width giving ~_TARGET_OCCUPANCY points per cell."""
+    low, high = math.log(span * 1e-7), math.log(span)
+    for _ in range(20):
+        mid = 0.5 * (low + high)
+        coords = ((points - origin) / math.exp(mid)).floor().long()
+        shape = coords.max(0).values + 1
+        if math.prod(shape.tolist()) > 2 ** 62:
+            low = mid
+            continue
+        cells = len(torch.unique((coords * _strides(shape)).sum(1)))
+        low, high = (mid, high) if len(points) / cells < _TARGET_OCCUPANCY else (low, mid)
+    return math.exp(high)
+
+
+def _strides(shape: torch.Tensor) -> torch.Tensor:
+    """Row-major strides of a grid of ``shape (d,)`` for linear cell ids."""
+    strides = torch.ones_like(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    return strides

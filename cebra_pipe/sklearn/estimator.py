@@ -1,0 +1,565 @@
+"""The scikit-learn estimator :class:`CEBRA`.
+
+It turns arrays into datasets, picks the loader and solver for the training mode
+(time, behaviour: continuous / discrete / mixed, hybrid, multi-session), trains,
+and embeds new data. Models are saved as one file of plain tensors and JSON
+strings, loaded with ``torch.load(weights_only=True)``: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import warnings
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+import cebra_pipe
+from cebra_pipe import models
+from cebra_pipe.data import multi_session, single_session
+from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
+from cebra_pipe.data.datatypes import Offset
+from cebra_pipe.io import atomic_write
+from cebra_pipe.models import criterions
+from cebra_pipe.sklearn.inputs import (SessionData, check_neural, check_sessions,
+                                       is_multisession, split_labels)
+from cebra_pipe.solver import resolve_device
+from cebra_pipe.solver import init as init_solver
+
+_FORMAT = "cebra_pipe.CEBRA/1"
+_CONDITIONALS = {None: "time_delta", "time_delta": "time_delta", "time": "time",
+                 "delta": "delta_normal", "delta_normal": "delta_normal"}
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+_DEFAULT_OPTIMIZER_KWARGS = (("betas", (0.9, 0.999)), ("eps", 1e-08), ("weight_decay", 0),
+                             ("amsgrad", False))
+
+
+class CEBRA(TransformerMixin, BaseEstimator):
+    """Contrastive embeddings of neural data, with or without auxiliary labels.
+
+    Parameters
+    ----------
+    model_architecture
+        A name from ``cebra_pipe.models.get_options()``.
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"cuda_if_available"``.
+    criterion
+        ``"infonce"``.
+    distance
+        ``"cosine"`` or ``"euclidean"`` similarity in the criterion.
+    conditional
+        Positive sampling for continuous labels: ``"time_delta"`` (default for
+        labels), ``"delta"`` (Gaussian, needs ``delta``) or ``"time"``.
+    temperature, temperature_mode, min_temperature
+        InfoNCE temperature; ``"auto"`` learns it (never below ``min_temperature``).
+    time_offsets
+        Steps between reference and positive (time) or over which label changes
+        are observed (``time_delta``).
+    delta
+        Standard deviation of the ``"delta"`` conditional.
+    max_iterations, max_adapt_iterations
+        Training steps for ``fit`` / ``partial_fit`` and for ``fit(adapt=True)``.
+    batch_size
+        Samples per step (per session for multi-session); ``None`` uses every
+        sample each step (single-session time or continuous training only).
+    learning_rate, optimizer, optimizer_kwargs
+        Optimiser settings (``"adam"`` or ``"adamw"``).
+    output_dimension, num_hidden_units
+        Embedding dimension and hidden channels.
+    verbose
+        Show a progress bar.
+    pad_before_transform
+        Edge-pad recordings so ``transform`` returns one row per time step.
+    hybrid
+        Train on behaviour and time jointly (CEBRA-Hybrid).
+    random_state
+        Seeds the weights and every sampler; equal seeds give identical models on CPU.
+    """
+
+    def __init__(self, model_architecture: str = "offset1-model",
+                 device: str = "cuda_if_available", criterion: str = "infonce",
+                 distance: str = "cosine", conditional: str | None = None,
+                 temperature: float = 1.0, temperature_mode: str = "constant",
+                 min_temperature: float | None = 0.1, time_offsets: int = 1,
+                 delta: float | None = None, max_iterations: int = 10000,
+                 max_adapt_iterations: int = 500, batch_size: int | None = None,
+                 learning_rate: float = 3e-4, optimizer: str = "adam",
+                 output_dimension: int = 8, verbose: bool = False,
+                 num_hidden_units: int = 32, pad_before_transform: bool = True,
+                 hybrid: bool = False, optimizer_kwargs: tuple = _DEFAULT_OPTIMIZER_KWARGS,
+                 random_state: int | None = None):
+        self.model_architecture = model_architecture
+        self.device = device
+        self.criterion = criterion
+        self.distance = distance
+        self.conditional = conditional
+        self.temperature = temperature
+        self.temperature_mode = temperature_mode
+        self.min_temperature = min_temperature
+        self.time_offsets = time_offsets
+        self.delta = delta
+        self.max_iterations = max_iterations
+        self.max_adapt_iterations = max_adapt_iterations
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.output_dimension = output_dimension
+        self.verbose = verbose
+        self.num_hidden_units = num_hidden_units
+        self.pad_before_transform = pad_before_transform
+        self.hybrid = hybrid
+        self.optimizer_kwargs = optimizer_kwargs
+        self.random_state = random_state
+
+    # -- parameter validation (sklearn: in fit, not in __init__) ------------------------
+    def _validate_params(self) -> None:
+        def positive_int(name: str, allow_none: bool = False) -> None:
+            value = getattr(self, name)
+            if value is None and allow_none:
+                return
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer"
+                                 f"{' or None' if allow_none else ''}, got {value!r}.")
+
+        for name in ("max_iterations", "output_dimension", "num_hidden_units",
+                     "time_offsets"):
+            positive_int(name)
+        positive_int("batch_size", allow_none=True)
+        if isinstance(self.max_adapt_iterations, bool) or not isinstance(
+                self.max_adapt_iterations, (int, np.integer)) or self.max_adapt_iterations < 0:
+            raise ValueError(f"max_adapt_iterations must be an integer >= 0, got "
+                             f"{self.max_adapt_iterations!r}.")
+        if not models.is_registered(self.model_architecture):
+            models.model._registry.get(self.model_architecture)  # raises, with close matches
+        choices = {"criterion": ("infonce",), "distance": ("cosine", "euclidean"),
+                   "temperature_mode": ("constant", "auto"), "optimizer": tuple(_OPTIMIZERS)}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+        if self.conditional not in _CONDITIONALS:
+            raise ValueError(f"conditional must be None, 'time', 'time_delta' or 'delta', got "
+                             f"{self.conditional!r}.")
+        if _CONDITIONALS[self.conditional] == "delta_normal" and not (
+                self.delta is not None and float(self.delta) > 0):
+            raise ValueError(f"conditional='delta' needs delta > 0, got delta={self.delta!r}.")
+        for name in ("temperature", "learning_rate"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
+        if self.temperature_mode == "auto" and self.min_temperature is not None \
+                and not float(self.min_temperature) > 0:
+            raise ValueError(f"min_temperature must be > 0, got {self.min_temperature!r}.")
+        dict(self.optimizer_kwargs)  # a mapping or pairs, else TypeError
+
+    # -- building blocks -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _seeded(self, stream: int):
+        """Fix torch's global RNG inside the block when ``random_state`` is set."""
+        if self.random_state is None:
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed(stream))
+            yield
+
+    def _seed(self, stream: int) -> int | None:
+        """Independent seeds per purpose (weights, sampler of the n-th fit call, ...)."""
+        if self.random_state is None:
+            return None
+        seq = np.random.SeedSequence([int(self.random_state), int(stream)])
+        return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(2))
+
+    def _make_model(self, num_neurons: int) -> torch.nn.Module:
+        return models.init(self.model_architecture, num_neurons=num_neurons,
+                           num_units=self.num_hidden_units, num_output=self.output_dimension)
+
+    def _make_criterion(self) -> torch.nn.Module:
+        learnable = self.temperature_mode == "auto"
+        cls = {("cosine", False): criterions.FixedCosineInfoNCE,
+               ("euclidean", False): criterions.FixedEuclideanInfoNCE,
+               ("cosine", True): criterions.LearnableCosineInfoNCE,
+               ("euclidean", True): criterions.LearnableEuclideanInfoNCE}[
+                   (self.distance, learnable)]
+        if learnable:
+            return cls(temperature=self.temperature, min_temperature=self.min_temperature)
+        return cls(temperature=self.temperature)
+
+    def _make_optimizer(self, parameters) -> torch.optim.Optimizer:
+        return _OPTIMIZERS[self.optimizer](parameters, lr=self.learning_rate,
+                                           **dict(self.optimizer_kwargs))
+
+    def _solver_name(self) -> str:
+        if self.num_sessions_ is not None:
+            return "multi-session"
+        return "single-session-hybrid" if self.hybrid else "single-session"
+
+    def _build(self, sessions: list[SessionData], multi: bool) -> None:
+        """Fresh model, criterion, optimizer and solver for ``sessions``."""
+        self.device_ = str(resolve_device(self.device))
+        self.num_sessions_ = len(sessions) if multi else None
+        self.label_kind_ = sessions[0].label_kind
+        self.label_dims_ = (None if sessions[0].continuous is None
+                            else int(sessions[0].continuous.shape[1]))
+        if self.hybrid and (multi or sessions[0].continuous is None):
+            raise ValueError("hybrid=True needs single-session training with continuous labels.")
+        with self._seeded(0):
+            if multi:
+                model = torch.nn.ModuleList([self._make_model(s.neural.shape[1])
+                                             for s in sessions])
+            else:
+                model = self._make_model(sessions[0].neural.shape[1])
+        criterion = self._make_criterion()
+        optimizer = self._make_optimizer(list(model.parameters()) + list(criterion.parameters()))
+        self.solver_ = init_solver(self._solver_name(), model=model, criterion=criterion,
+                                   optimizer=optimizer, tqdm_on=bool(self.verbose))
+        self.solver_.to(self.device_)
+        self.n_features_in_ = ([s.neural.shape[1] for s in sessions] if multi
+                               else sessions[0].neural.shape[1])
+        self.offset_ = (model[0] if multi else model).get_offset()
+        self._fit_calls = 0
+
+    @property
+    def model_(self) -> torch.nn.Module:
+        check_is_fitted(self, "solver_")
+        return self.solver_.model
+
+    @property
+    def state_dict_(self) -> dict:
+        check_is_fitted(self, "solver_")
+        return self.solver_.state_dict()
+
+    def make_dataset(self, session: SessionData) -> TensorDataset:
+        """A dataset on the model's device for one validated recording."""
+        return TensorDataset(session.neural, continuous=session.continuous,
+                             discrete=session.discrete, device=self.device_)
+
+    def make_loader(self, sessions: list[SessionData], num_steps: int, seed: int | None,
+                    batch_size: int | None = None):
+        """The loader matching the training mode, for ``sessions`` (one if single)."""
+        batch_size = self.batch_size if batch_size is None else batch_size
+        conditional = _CONDITIONALS[self.conditional]
+        offset = int(self.time_offsets)
+        if self.num_sessions_ is not None:
+            collection = DatasetCollection(*[self.make_dataset(s) for s in sessions])
+            collection.configure_for(list(self.solver_.model))
+            if batch_size is None:
+                raise ValueError("Multi-session training needs a batch_size (batch_size=None "
+                                 "is only for single-session time or continuous training).")
+            if self.label_kind_ == "discrete":
+                return multi_session.DiscreteMultiSessionDataLoader(
+                    collection, num_steps, batch_size, time_offset=offset, seed=seed)
+            return multi_session.ContinuousMultiSessionDataLoader(
+                collection, num_steps, batch_size, conditional=conditional,
+                time_offset=offset, delta=self.delta, seed=seed)
+        dataset = self.make_dataset(sessions[0])
+        dataset.configure_for(self.solver_.model)
+        kind = self.label_kind_ if conditional != "time" else "time"
+        if batch_size is None and kind in ("discrete", "mixed"):
+            raise ValueError(f"batch_size=None (full batch) is only for time or continuous "
+                             f"training; {kind} labels need a batch_size.")
+        if self.hybrid:
+            return single_session.HybridDataLoader(dataset, num_steps, batch_size,
+                                                   conditional=conditional, time_offset=offset,
+                                                   delta=self.delta, seed=seed)
+        if kind == "discrete":
+            return single_session.DiscreteDataLoader(dataset, num_steps, batch_size, seed=seed)
+        if kind == "mixed":
+            return single_session.MixedDataLoader(dataset, num_steps, batch_size,
+                                                  time_offset=offset, seed=seed)
+        return single_session.ContinuousDataLoader(
+            dataset, num_steps, batch_size, conditional=conditional if kind != "time" else "time",
+            time_offset=offset, delta=self.delta, seed=seed)
+
+    def _prepare(self, X, y: tuple) -> tuple[list[SessionData], bool]:
+        multi = is_multisession(X)
+        if multi:
+            return check_sessions(X, y), True
+        if isinstance(X, (list, tuple)) and any(np.ndim(x) >= 2 for x in X):
+            raise ValueError("X looks like a list of sessions, but not every entry is a "
+                             "2-D (time, neurons) array.")
+        neural = check_neural(X)
+        return [split_labels(neural, y)], False
+
+    def _check_batch_size(self, sessions: list[SessionData]) -> None:
+        if self.batch_size is None:
+            return
+        shortest = min(len(s.neural) for s in sessions)
+        if self.batch_size > shortest:
+            warnings.warn(f"batch_size={self.batch_size} is larger than the data ({shortest} "
+                          "samples): samples repeat within a batch. Use a smaller batch_size "
+                          "or more data.", UserWarning, stacklevel=3)
+
+    def _check_compatible(self, sessions: list[SessionData], multi: bool) -> None:
+        if multi != (self.num_sessions_ is not None):
+            raise ValueError("partial_fit got "
+                             f"{'multi' if multi else 'single'}-session data for a "
+                             f"{'multi' if self.num_sessions_ else 'single'}-session model.")
+        expected = self.n_features_in_ if multi else [self.n_features_in_]
+        got = [s.neural.shape[1] for s in sessions]
+        if got != list(np.atleast_1d(expected)):
+            raise ValueError(f"The model expects {expected} neurons, got {got if multi else got[0]}.")
+        if sessions[0].label_kind != self.label_kind_:
+            raise ValueError(f"The model was trained with {self.label_kind_} labels, got "
+                             f"{sessions[0].label_kind} labels.")
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, X, *y, adapt: bool = False, callback=None, callback_frequency: int | None = None,
+            checkpoint_dir: str | os.PathLike | None = None,
+            checkpoint_frequency: int | None = None) -> "CEBRA":
+        """Train a new model on ``X`` (and labels ``y``).
+
+        Parameters
+        ----------
+        X : (time, neurons) or list of such arrays (multi-session)
+            Neural data.
+        *y : (time,) int or (time,) / (time, dims) float, or lists per session
+            Discrete and/or continuous labels.
+        adapt
+            Keep the trained model, replace its input layer for ``X``'s neuron
+            count and train only that layer for ``max_adapt_iterations`` steps.
+        callback, callback_frequency
+            ``callback(step, solver)`` every ``callback_frequency`` steps.
+        checkpoint_dir, checkpoint_frequency
+            Write the training state every that many steps; a later call with the
+            same directory resumes from the newest checkpoint.
+        """
+        self._validate_params()
+        if adapt:
+            return self._adapt(X, *y, callback=callback, callback_frequency=callback_frequency)
+        sessions, multi = self._prepare(X, y)
+        self._check_batch_size(sessions)
+        self._build(sessions, multi)
+        return self._train(sessions, self.max_iterations, callback, callback_frequency,
+                           checkpoint_dir, checkpoint_frequency)
+
+    def partial_fit(self, X, *y, callback=None,
+                    callback_frequency: int | None = None) -> "CEBRA":
+        """Continue training the current model on the data given now.
+
+        The first call initialises the model; later calls keep its parameters and
+        optimiser state and train ``max_iterations`` steps on the new ``X`` / ``y``
+        (same neuron count and kind of labels).
+        """
+        self._validate_params()
+        sessions, multi = self._prepare(X, y)
+        self._check_batch_size(sessions)
+        if not hasattr(self, "solver_"):
+            self._build(sessions, multi)
+        else:
+            self._check_compatible(sessions, multi)
+        return self._train(sessions, self.max_iterations, callback, callback_frequency)
+
+    def _train(self, sessions: list[SessionData], num_steps: int, callback,
+               callback_frequency, checkpoint_dir=None, checkpoint_frequency=None) -> "CEBRA":
+        self._fit_calls = getattr(self, "_fit_calls", 0) + 1
+        loader = self.make_loader(sessions, num_steps, self._seed(self._fit_calls))
+        with self._seeded(1000 + self._fit_calls):  # dropout masks
+            self.solver_.fit(loader, callback=callback, callback_frequency=callback_frequency,
+                             checkpoint_dir=checkpoint_dir,
+                             checkpoint_frequency=checkpoint_frequency,
+                             resume=checkpoint_dir is not None)
+        return self
+
+    def _adapt(self, X, *y, callback=None, callback_frequency=None) -> "CEBRA":
+        check_is_fitted(self, "solver_", msg="adapt=True needs a fitted model: call fit first.")
+        if self.num_sessions_ is not None:
+            raise ValueError("adapt=True is only implemented for single-session models.")
+        sessions, multi = self._prepare(X, y)
+        if multi:
+            raise ValueError("adapt=True takes one recording, not a list of sessions.")
+        model = self.solver_.model
+        with self._seeded(2000 + getattr(self, "_fit_calls", 0)):
+            new_layer = _replace_input_layer(model, sessions[0].neural.shape[1])
+        new_layer.to(self.device_)
+        frozen = [p for p in model.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        for p in new_layer.parameters():
+            p.requires_grad_(True)
+        criterion = self.solver_.criterion
+        for p in criterion.parameters():
+            p.requires_grad_(False)
+        self.solver_ = init_solver(self._solver_name(), model=model, criterion=criterion,
+                                   optimizer=self._make_optimizer(new_layer.parameters()),
+                                   tqdm_on=bool(self.verbose))
+        self.label_kind_ = sessions[0].label_kind
+        self.label_dims_ = (None if sessions[0].continuous is None
+                            else int(sessions[0].continuous.shape[1]))
+        self.n_features_in_ = sessions[0].neural.shape[1]
+        try:
+            self._train(sessions, self.max_adapt_iterations, callback, callback_frequency)
+        finally:
+            for p in list(frozen) + list(criterion.parameters()):
+                p.requires_grad_(True)
+        # Later partial_fit calls train the whole (adapted) model again.
+        self.solver_.optimizer = self._make_optimizer(list(model.parameters())
+                                                      + list(criterion.parameters()))
+        return self
+
+    # -- inference -----------------------------------------------------------------------
+    def transform(self, X, batch_size: int | None = None,
+                  session_id: int | None = None) -> np.ndarray:
+        """Embed ``X (time, neurons)`` -> ``(time, output_dimension)``.
+
+        Parameters
+        ----------
+        batch_size
+            Time steps per forward pass (bounds memory; same result).
+        session_id
+            For multi-session models, whose encoder to use (0..num_sessions-1).
+        """
+        check_is_fitted(self, "solver_")
+        neural = check_neural(X)
+        if self.num_sessions_ is None:
+            if session_id not in (None, 0):
+                raise ValueError(f"session_id={session_id} given for a single-session model; "
+                                 "leave it out (or use 0).")
+            expected = self.n_features_in_
+        else:
+            self.solver_._encoder(session_id)  # validates session_id
+            expected = self.n_features_in_[int(session_id)]
+        if neural.shape[1] != expected:
+            raise ValueError(f"X has {neural.shape[1]} neurons but the model"
+                             f"{'' if session_id is None else f' (session {session_id})'} "
+                             f"expects {expected}.")
+        if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        embedding = self.solver_.transform(torch.from_numpy(neural), session_id=session_id,
+                                           batch_size=batch_size,
+                                           pad_before_transform=self.pad_before_transform)
+        return embedding.cpu().numpy()
+
+    def fit_transform(self, X, *y, **fit_params) -> np.ndarray:
+        """``fit(X, *y)`` then ``transform(X)``."""
+        return self.fit(X, *y, **fit_params).transform(X)
+
+    def to(self, device: str) -> "CEBRA":
+        """Move the fitted model to ``device``."""
+        self.device = device
+        if hasattr(self, "solver_"):
+            self.device_ = str(resolve_device(device))
+            self.solver_.to(self.device_)
+        return self
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the estimator to one ``.pt`` file of tensors and JSON strings.
+
+        The file holds the parameters, the fitted state (weights, optimiser, loss
+        history and log) and the library versions; :meth:`load` restores it without
+        unpickling any object.
+        """
+        meta = {"format": _FORMAT, "params": _jsonable(self.get_params()),
+                "versions": {"cebra_pipe": cebra_pipe.__version__, "torch": torch.__version__,
+                             "numpy": np.__version__, "sklearn": sklearn.__version__,
+                             "python": platform.python_version()}}
+        payload: dict = {"meta": json.dumps(meta)}
+        if hasattr(self, "solver_"):
+            payload["fitted"] = json.dumps({
+                "n_features_in_": self.n_features_in_, "num_sessions_": self.num_sessions_,
+                "label_kind_": self.label_kind_, "label_dims_": self.label_dims_,
+                "offset_": [self.offset_.left, self.offset_.right],
+                "fit_calls": getattr(self, "_fit_calls", 0)})
+            payload["state"] = _to_cpu(self.solver_.state_dict())
+        with atomic_write(path) as tmp:
+            torch.save(payload, tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | None = None) -> "CEBRA":
+        """Load an estimator written by :meth:`save`; files carrying pickled objects are
+        refused before anything in them runs."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No model file at {path}.")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any failure means "not a model file"
+            raise ValueError(f"Refusing to load {path}: it is not a cebra_pipe model file "
+                             f"of plain tensors (it may be corrupt, truncated, or carry "
+                             f"pickled objects that would run code). Detail: "
+                             f"{str(error).splitlines()[0][:300]}") from None
+        if not isinstance(payload, dict) or "meta" not in payload:
+            raise ValueError(f"{path} is not a cebra_pipe model file (no metadata).")
+        meta = json.loads(payload["meta"])
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{path} has format {meta.get('format')!r}, expected {_FORMAT!r}.")
+        params = meta["params"]
+        params["optimizer_kwargs"] = _tuple_pairs(params["optimizer_kwargs"])
+        if map_location is not None:
+            params["device"] = map_location
+        estimator = cls(**params)
+        if "fitted" in payload:
+            estimator._restore(json.loads(payload["fitted"]), payload["state"])
+        return estimator
+
+    def _restore(self, fitted: dict, state: dict) -> None:
+        multi = fitted["num_sessions_"] is not None
+        dims = fitted["n_features_in_"] if multi else [fitted["n_features_in_"]]
+        self._build([SessionData(neural=np.zeros((1, d), np.float32)) for d in dims], multi)
+        self.label_kind_, self.label_dims_ = fitted["label_kind_"], fitted["label_dims_"]
+        self.offset_ = Offset(*fitted["offset_"])
+        self._fit_calls = fitted["fit_calls"]
+        self.solver_.load_state_dict(state)
+        self.solver_.to(self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _replace_input_layer(model: torch.nn.Module, num_neurons: int) -> torch.nn.Module:
+    """Swap the first Conv1d/Linear layer for a fresh one taking ``num_neurons`` inputs."""
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, torch.nn.Conv1d):
+                layer = torch.nn.Conv1d(num_neurons, child.out_channels, child.kernel_size,
+                                        stride=child.stride, padding=child.padding,
+                                        dilation=child.dilation, bias=child.bias is not None)
+            elif isinstance(child, torch.nn.Linear):
+                layer = torch.nn.Linear(num_neurons, child.out_features,
+                                        bias=child.bias is not None)
+            else:
+                continue
+            setattr(parent, name, layer)
+            if hasattr(model, "num_input"):
+                model.num_input = num_neurons
+            return layer
+    raise ValueError(f"{type(model).__name__} has no Conv1d or Linear input layer to adapt.")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"Cannot save parameter value {value!r} of type {type(value).__name__}.")
+
+
+def _tuple_pairs(value):
+    if isinstance(value, dict):
+        return tuple((k, _tuple_pairs(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(_tuple_pairs(v) for v in value)
+    return value
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value

@@ -1,0 +1,268 @@
+"""The training loop shared by all solvers.
+
+A solver owns a model, a criterion and an optimizer, trains them on batches from a
+loader, keeps the per-step loss history and log (align, uniform, total,
+temperature), writes checkpoints and turns recordings into embeddings.
+
+The per-step statistics stay on the device in a buffer that is read every
+``sync_every`` steps, so a CUDA step never waits for the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from cebra_pipe.io import atomic_write
+
+LOG_KEYS = ("pos", "neg", "total", "temperature")
+_CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
+
+
+class Solver:
+    """Trains ``model`` with ``criterion`` and ``optimizer``.
+
+    Parameters
+    ----------
+    model
+        The encoder (a ``nn.ModuleList`` of encoders for multi-session solvers).
+    criterion
+        An InfoNCE criterion returning ``(loss, align, uniform)``.
+    optimizer
+        Optimizes the model's (and a learnable criterion's) parameters.
+    tqdm_on
+        Show a progress bar with loss and temperature.
+    autocast
+        Run the model in bfloat16 autocast (CUDA only; ignored elsewhere).
+    sync_every
+        Steps between reads of the on-device statistics.
+    """
+
+    def __init__(self, model: nn.Module, criterion: nn.Module,
+                 optimizer: torch.optim.Optimizer, tqdm_on: bool = False,
+                 autocast: bool = False, sync_every: int = 50):
+        self.model, self.criterion, self.optimizer = model, criterion, optimizer
+        self.tqdm_on, self.autocast, self.sync_every = tqdm_on, autocast, max(1, int(sync_every))
+        self.history: list[float] = []
+        self.log: dict[str, list[float]] = {k: [] for k in LOG_KEYS}
+        self.valid_history: list[tuple[int, float]] = []
+
+    # -- device -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(itertools.chain(self.model.parameters(), [torch.empty(0)])).device
+
+    def to(self, device: str | torch.device) -> "Solver":
+        """Move model, criterion and optimizer state to ``device``."""
+        self.model.to(device)
+        self.criterion.to(device)
+        for state in self.optimizer.state.values():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and key != "step":
+                    state[key] = value.to(device)
+        return self
+
+    # -- one step -----------------------------------------------------------------------
+    def compute_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, align, uniform)`` of one batch."""
+        raise NotImplementedError
+
+    def _autocast(self):
+        if self.autocast and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _temperature(self) -> torch.Tensor | float:
+        inverse = self.criterion.inverse_temperature()
+        return 1.0 / inverse.detach() if isinstance(inverse, torch.Tensor) else 1.0 / inverse
+
+    def step(self, batch) -> torch.Tensor:
+        """One optimisation step; returns ``(4,)`` statistics on the device."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, align, uniform = self.compute_loss(batch)
+        loss.backward()
+        self.optimizer.step()
+        stats = torch.empty(4, device=loss.device)
+        stats[:3] = torch.stack([align, uniform, loss]).detach()
+        stats[3] = self._temperature()
+        return stats
+
+    def embed(self, encoder: nn.Module, windows: torch.Tensor) -> torch.Tensor:
+        """``(batch, num_output)`` float32 embeddings of ``(batch, neurons, window)``."""
+        with self._autocast():
+            out = encoder(windows)
+        return out.reshape(len(windows), -1).float()
+
+    # -- training loop ------------------------------------------------------------------
+    def fit(self, loader, valid_loader=None, *, valid_frequency: int | None = None,
+            checkpoint_dir: str | os.PathLike | None = None,
+            checkpoint_frequency: int | None = None, resume: bool = False,
+            callback: Callable[[int, "Solver"], None] | None = None,
+            callback_frequency: int | None = None) -> "Solver":
+        """Train on ``loader``'s batches (``len(loader)`` steps).
+
+        With ``checkpoint_dir`` and ``checkpoint_frequency`` the full training state
+        (including the sampler's random state) is written every that many steps;
+        ``resume=True`` continues from the newest checkpoint there, reproducing the
+        batches of an uninterrupted run. ``callback(step, solver)`` is called every
+        ``callback_frequency`` steps.
+        """
+        total = len(loader)
+        start = self.load_checkpoint(checkpoint_dir, loader) if resume and checkpoint_dir else 0
+        self.model.train()
+        buffer = torch.empty((self.sync_every, 4), device=self.device)
+        pending = 0
+        bar = tqdm(total=total, initial=start, disable=not self.tqdm_on, desc="cebra_pipe",
+                   dynamic_ncols=True)
+        batches = itertools.islice(iter(loader), total - start)
+        for step, batch in enumerate(batches, start + 1):
+            buffer[pending] = self.step(batch)
+            pending += 1
+            if pending == self.sync_every or step == total:
+                self._flush(buffer[:pending], bar)
+                pending = 0
+            if valid_loader is not None and valid_frequency and step % valid_frequency == 0:
+                self.valid_history.append((step, self.validation_loss(valid_loader)))
+            if checkpoint_dir and checkpoint_frequency and step % checkpoint_frequency == 0:
+                self._flush(buffer[:pending], bar)
+                pending = 0
+                self.save_checkpoint(checkpoint_dir, step, loader)
+            if callback is not None and callback_frequency and step % callback_frequency == 0:
+                callback(step, self)
+        bar.close()
+        return self
+
+    def _flush(self, stats: torch.Tensor, bar) -> None:
+        if len(stats) == 0:
+            return
+        rows = stats.tolist()
+        for row in rows:
+            for key, value in zip(LOG_KEYS, row):
+                self.log[key].append(value)
+            self.history.append(row[2])
+        bar.update(len(rows))
+        bar.set_postfix(loss=f"{rows[-1][2]:.4f}", temperature=f"{rows[-1][3]:.3f}")
+
+    @torch.no_grad()
+    def validation_loss(self, loader) -> float:
+        """Mean loss over ``loader``'s batches, without training."""
+        was_training = self.model.training
+        self.model.eval()
+        losses = [self.compute_loss(batch)[0] for batch in loader]
+        self.model.train(was_training)
+        return float(torch.stack(losses).mean())
+
+    # -- state --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue training: plain tensors and numbers only."""
+        return {
+            "model": self.model.state_dict(),
+            "criterion": self.criterion.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "loss": torch.tensor(self.history, dtype=torch.float64),
+            "log": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.log.items()},
+            "valid": torch.tensor(self.valid_history, dtype=torch.float64).reshape(-1, 2),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.criterion.load_state_dict(state["criterion"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.to(self.device)
+        self.history = [float(v) for v in state["loss"]]
+        self.log = {k: [float(v) for v in state["log"][k]] for k in LOG_KEYS}
+        self.valid_history = [(int(s), float(v)) for s, v in state.get("valid", [])]
+
+    def save_checkpoint(self, directory: str | os.PathLike, step: int, loader) -> Path:
+        """Write ``checkpoint_<step>.pt`` atomically and drop older checkpoints."""
+        directory = Path(directory)
+        path = directory / f"checkpoint_{step:08d}.pt"
+        with atomic_write(path) as tmp:
+            torch.save({**self.state_dict(), "step": step, "loader": loader.state_dict()}, tmp)
+        for old in directory.glob("checkpoint_*.pt"):
+            if old != path and _CHECKPOINT.search(old.name):
+                old.unlink(missing_ok=True)
+        return path
+
+    def load_checkpoint(self, directory: str | os.PathLike, loader) -> int:
+        """Restore the newest checkpoint in ``directory``; returns its step (0 if none)."""
+        found = sorted(Path(directory).glob("checkpoint_*.pt")) if Path(directory).is_dir() else []
+        if not found:
+            return 0
+        state = torch.load(found[-1], map_location="cpu", weights_only=True)
+        self.load_state_dict(state)
+        loader.load_state_dict(state["loader"])
+        return int(state["step"])
+
+    # -- inference ----------------------------------------------------------------------
+    def _encoder(self, session_id: int | None) -> nn.Module:
+        return self.model
+
+    @torch.no_grad()
+    def transform(self, inputs: torch.Tensor, session_id: int | None = None,
+                  batch_size: int | None = None, pad_before_transform: bool = True
+                  ) -> torch.Tensor:
+        """Embed windows ``(batch, neurons, window)`` or a recording ``(time, neurons)``.
+
+        A recording gives ``(time, num_output)`` with edge padding (or
+        ``time - len(offset) + 1`` rows without it). ``batch_size`` bounds memory
+        and gives the same result as one pass.
+        """
+        encoder = self._encoder(session_id)
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            inputs = inputs.to(self.device, torch.float32)
+            if inputs.dim() == 3:
+                chunks = inputs.split(batch_size or len(inputs))
+                return torch.cat([self.embed(encoder, chunk) for chunk in chunks])
+            if inputs.dim() != 2:
+                raise ValueError(f"transform expects (time, neurons) or (batch, neurons, "
+                                 f"window), got shape {tuple(inputs.shape)}.")
+            return transform_recording(encoder, inputs, pad_before_transform, batch_size,
+                                       self._autocast)
+        finally:
+            encoder.train(was_training)
+
+
+def transform_recording(encoder: nn.Module, recording: torch.Tensor, pad: bool,
+                        batch_size: int | None, autocast=contextlib.nullcontext
+                        ) -> torch.Tensor:
+    """Embed every admissible time step of ``recording (time, neurons)``.
+
+    Returns ``(time, num_output)`` with ``pad`` (edge padding) or ``(time -
+    len(offset) + 1, num_output)`` without.
+    """
+    offset = encoder.get_offset()
+    length = len(offset)
+    if pad:
+        recording = torch.cat([recording[:1].expand(offset.left, -1), recording,
+                               recording[-1:].expand(offset.right - 1, -1)])
+    num_out = len(recording) - length + 1
+    if num_out < 1:
+        raise ValueError(f"The recording has {len(recording)} samples, fewer than the "
+                         f"model's receptive field of {length}; use pad_before_transform=True.")
+    chunk = batch_size or num_out
+    outputs = []
+    sliding = getattr(encoder, "subsample", None) == 1
+    for begin in range(0, num_out, chunk):
+        end = min(begin + chunk, num_out)
+        if sliding:
+            segment = recording[begin:end + length - 1].T[None]
+            with autocast():
+                out = encoder(segment)
+            outputs.append(out.reshape(1, out.shape[1], -1)[0].T.float())
+        else:
+            windows = recording[begin:end + length - 1].unfold(0, length, 1)
+            with autocast():
+                out = encoder(windows)
+            outputs.append(out.reshape(len(windows), -1).float())
+    return torch.cat(outputs)
