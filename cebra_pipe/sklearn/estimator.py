@@ -240,12 +240,16 @@ class CEBRA(TransformerMixin, BaseEstimator):
                              discrete=session.discrete, device=self.device_)
 
     def make_loader(self, sessions: list[SessionData], num_steps: int, seed: int | None,
-                    batch_size: int | None = None):
-        """The loader matching the training mode, for ``sessions`` (one if single)."""
+                    batch_size: int | None = None, encoder: torch.nn.Module | None = None):
+        """The loader matching the training mode, for ``sessions`` (one if single).
+
+        ``encoder`` builds a single-session loader for one session's encoder of a
+        multi-session model (used to evaluate that session alone).
+        """
         batch_size = self.batch_size if batch_size is None else batch_size
         conditional = _CONDITIONALS[self.conditional]
         offset = int(self.time_offsets)
-        if self.num_sessions_ is not None:
+        if self.num_sessions_ is not None and encoder is None:
             collection = DatasetCollection(*[self.make_dataset(s) for s in sessions])
             collection.configure_for(list(self.solver_.model))
             if batch_size is None:
@@ -258,12 +262,12 @@ class CEBRA(TransformerMixin, BaseEstimator):
                 collection, num_steps, batch_size, conditional=conditional,
                 time_offset=offset, delta=self.delta, seed=seed)
         dataset = self.make_dataset(sessions[0])
-        dataset.configure_for(self.solver_.model)
+        dataset.configure_for(self.solver_.model if encoder is None else encoder)
         kind = self.label_kind_ if conditional != "time" else "time"
         if batch_size is None and kind in ("discrete", "mixed"):
             raise ValueError(f"batch_size=None (full batch) is only for time or continuous "
                              f"training; {kind} labels need a batch_size.")
-        if self.hybrid:
+        if self.hybrid and encoder is None:
             return single_session.HybridDataLoader(dataset, num_steps, batch_size,
                                                    conditional=conditional, time_offset=offset,
                                                    delta=self.delta, seed=seed)
@@ -359,6 +363,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
                callback_frequency, checkpoint_dir=None, checkpoint_frequency=None) -> "CEBRA":
         self._fit_calls = getattr(self, "_fit_calls", 0) + 1
         loader = self.make_loader(sessions, num_steps, self._seed(self._fit_calls))
+        self.num_negatives_ = _negatives_per_step(loader)
         with self._seeded(1000 + self._fit_calls):  # dropout masks
             self.solver_.fit(loader, callback=callback, callback_frequency=callback_frequency,
                              checkpoint_dir=checkpoint_dir,
@@ -465,7 +470,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
                 "n_features_in_": self.n_features_in_, "num_sessions_": self.num_sessions_,
                 "label_kind_": self.label_kind_, "label_dims_": self.label_dims_,
                 "offset_": [self.offset_.left, self.offset_.right],
-                "fit_calls": getattr(self, "_fit_calls", 0)})
+                "fit_calls": getattr(self, "_fit_calls", 0),
+                "num_negatives_": getattr(self, "num_negatives_", None)})
             payload["state"] = _to_cpu(self.solver_.state_dict())
         with atomic_write(path) as tmp:
             torch.save(payload, tmp)
@@ -505,6 +511,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
         self.label_kind_, self.label_dims_ = fitted["label_kind_"], fitted["label_dims_"]
         self.offset_ = Offset(*fitted["offset_"])
         self._fit_calls = fitted["fit_calls"]
+        self.num_negatives_ = fitted.get("num_negatives_")
         self.solver_.load_state_dict(state)
         self.solver_.to(self.device_)
 
@@ -513,6 +520,14 @@ class CEBRA(TransformerMixin, BaseEstimator):
         tags.target_tags.required = False
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _negatives_per_step(loader) -> int:
+    """Negatives each reference is contrasted with (sets the chance-level loss)."""
+    sessions = getattr(loader.dataset, "num_sessions", 1)
+    if loader.batch_size is not None:
+        return loader.batch_size * sessions
+    return len(loader.sampler.all_references())
 
 
 def _replace_input_layer(model: torch.nn.Module, num_neurons: int) -> torch.nn.Module:
