@@ -1,0 +1,45 @@
+# cebra_pipe: from a sessions sheet to HTML reports (see config/README.md).
+#
+#   snakemake --cores 2                                   # local run, shipped config
+#   snakemake --cores 2 --configfile my/config.yaml       # reanalysis with your config
+#   snakemake --profile workflow/profiles/slurm           # on a SLURM cluster
+#   snakemake --report report.html                        # Snakemake's own report
+#
+# Every rule calls `python -m cebra_pipe <step>` (cebra_pipe/pipeline/); no science here.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The shipped config, unless --configfile is given: then those files are the whole
+# config (no silent merge with the shipped models); defaults come from the schema.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+wildcard_constraints:
+    animal=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    session=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    group=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    model=r"[A-Za-z0-9][A-Za-z0-9_]*",
+    labels=r"none|[A-Za-z0-9][A-Za-z0-9_+]*(-shuffled)?",
+    kind=r"single|multi",
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/consistency.smk"
+include: "workflow/rules/decoding.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,325 @@
+"""Checks and job lists for the workflow configuration and sessions sheet.
+
+``workflow/rules/common.smk`` validates ``config`` and the sheet against the JSON
+schemas (which fill defaults), then calls :func:`check_config` and
+:func:`check_sheet` for the rules a schema cannot express (references between
+sections, duplicate ids, missing files) and builds the job lists with
+:func:`single_variants` and :func:`multi_variants`. Everything raises
+:class:`ConfigError` naming the field, row or file, before any job runs.
+
+This module imports neither torch nor snakemake, so parsing the workflow stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+SHUFFLED_SUFFIX = "-shuffled"
+NO_LABELS = "none"
+SYNTHETIC_PREFIX = "synthetic:"
+
+__all__ = ["ConfigError", "Variant", "check_config", "check_sheet", "single_variants",
+           "multi_variants", "describe_schema_error", "parse_synthetic",
+           "check_model_architectures", "read_sheet", "model_params", "label_spec"]
+
+
+class ConfigError(ValueError):
+    """The configuration or sessions sheet is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained configuration: a model with one label set (or none), maybe shuffled."""
+
+    model: str
+    labels: str  # wildcard value: "none", "<set>" or "<set>-shuffled"
+
+    @property
+    def label_set(self) -> str | None:
+        """The label set's name, without the shuffled suffix (None for CEBRA-Time)."""
+        if self.labels == NO_LABELS:
+            return None
+        return self.labels.removesuffix(SHUFFLED_SUFFIX)
+
+    @property
+    def shuffled(self) -> bool:
+        return self.labels.endswith(SHUFFLED_SUFFIX)
+
+
+# ------------------------------------------------------------------------- schema
+
+def describe_schema_error(error: Any, where: str) -> str:
+    """One line naming the failing field of a ``jsonschema.ValidationError``."""
+    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]"
+                    for p in error.absolute_path).replace(".[", "[")
+    field = path or "(top level)"
+    message = error.message
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return f"{where}: field '{field}': {message}"
+
+
+def find_schema_error(exc: BaseException) -> Any | None:
+    """The ``jsonschema.ValidationError`` inside a snakemake ``WorkflowError`` (or None)."""
+    seen: list[BaseException] = [exc]
+    while seen:
+        current = seen.pop()
+        if type(current).__name__ == "ValidationError" and hasattr(current, "absolute_path"):
+            return current
+        seen.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        if current.__cause__ is not None:
+            seen.append(current.__cause__)
+    return None
+
+
+# ------------------------------------------------------------------------- config
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Cross-field checks of a schema-validated config (defaults filled).
+
+    Raises
+    ------
+    ConfigError naming the field: a label set or model using an unknown label, a model
+    using an unknown label set, conditional 'time' with label sets, a multi-session
+    entry for an unknown model or label set, or one mixing label types.
+    """
+    labels = config["labels"]
+    label_sets = config.get("label_sets", {})
+    for name, members in label_sets.items():
+        for label in members:
+            if label not in labels:
+                raise ConfigError(f"config: field 'label_sets.{name}': unknown label "
+                                  f"{label!r}; labels are {sorted(labels)}.")
+    for model, spec in config["models"].items():
+        where = f"config: field 'models.{model}"
+        for name in spec.get("label_sets", []):
+            if name not in label_sets:
+                raise ConfigError(f"{where}.label_sets': unknown label set {name!r}; "
+                                  f"label_sets are {sorted(label_sets)}.")
+        if spec.get("conditional") == "time" and spec.get("label_sets"):
+            raise ConfigError(f"{where}.conditional': 'time' (CEBRA-Time) uses no labels, "
+                              f"but label_sets is {spec['label_sets']}; use 'time_delta'.")
+        if spec.get("conditional") != "time" and not spec.get("label_sets"):
+            raise ConfigError(f"{where}.label_sets': conditional "
+                              f"{spec.get('conditional')!r} needs at least one label set "
+                              "(or use conditional 'time' for CEBRA-Time).")
+        if spec.get("conditional") == "delta" and not spec.get("delta"):
+            raise ConfigError(f"{where}.delta': conditional 'delta' needs delta > 0.")
+        for name in spec.get("label_sets", []):
+            discrete = [label for label in label_sets[name]
+                        if labels[label]["type"] == "discrete"]
+            if len(discrete) > 1:
+                raise ConfigError(f"config: field 'label_sets.{name}': at most one discrete "
+                                  f"label per label set (CEBRA takes one), got {discrete}.")
+            if spec.get("hybrid") and len(discrete) == len(label_sets[name]):
+                raise ConfigError(f"{where}.hybrid': hybrid training needs continuous "
+                                  f"labels, but label set {name!r} has none.")
+        if spec.get("hybrid") and not spec.get("label_sets"):
+            raise ConfigError(f"{where}.hybrid': hybrid training needs label_sets.")
+    for model, names in config.get("multi_session", {}).items():
+        where = f"config: field 'multi_session.{model}'"
+        if model not in config["models"]:
+            raise ConfigError(f"{where}: unknown model {model!r}; models are "
+                              f"{sorted(config['models'])}.")
+        if config["models"][model].get("hybrid"):
+            raise ConfigError(f"{where}: hybrid models cannot be trained multi-session.")
+        for name in names:
+            if name not in label_sets:
+                raise ConfigError(f"{where}: unknown label set {name!r}; label_sets are "
+                                  f"{sorted(label_sets)}.")
+            kinds = {labels[label]["type"] for label in label_sets[name]}
+            discrete = [label for label in label_sets[name]
+                        if labels[label]["type"] == "discrete"]
+            if len(kinds) > 1 or len(discrete) > 1:
+                raise ConfigError(f"{where}: label set {name!r} mixes label types or has "
+                                  "several discrete labels; multi-session training takes "
+                                  "continuous labels only or a single discrete label.")
+    for key in ("align_label",):
+        value = config.get("consistency", {}).get(key)
+        if value is not None and value not in labels:
+            raise ConfigError(f"config: field 'consistency.{key}': unknown label {value!r}; "
+                              f"labels are {sorted(labels)}.")
+    targets = config.get("decoding", {}).get("targets")
+    for target in targets or []:
+        if target not in labels:
+            raise ConfigError(f"config: field 'decoding.targets': unknown label {target!r}; "
+                              f"labels are {sorted(labels)}.")
+    trial_key = config.get("split", {}).get("trial_key")
+    if trial_key in labels:
+        raise ConfigError(f"config: field 'split.trial_key': {trial_key!r} is also a label "
+                          "name; pick another label name.")
+
+
+def check_model_architectures(config: Mapping[str, Any]) -> None:
+    """Check every ``model_architecture`` against the model registry (imports torch)."""
+    from cebra_pipe import models
+
+    for model, spec in config["models"].items():
+        name = spec.get("model_architecture")
+        if not models.is_registered(name):
+            options = models.get_options("*")
+            import difflib
+
+            close = difflib.get_close_matches(str(name), options, n=3, cutoff=0.5)
+            hint = f" Did you mean {close}?" if close else ""
+            raise ConfigError(f"config: field 'models.{model}.model_architecture': unknown "
+                              f"model {name!r}.{hint} Available: {sorted(options)}.")
+
+
+def align_label(config: Mapping[str, Any]) -> str | None:
+    """The label sessions are aligned on for between-session consistency (or None)."""
+    name = config.get("consistency", {}).get("align_label")
+    if name is not None:
+        return name
+    for label, spec in config["labels"].items():
+        if spec["type"] == "continuous":
+            return label
+    return None
+
+
+def decoding_targets(config: Mapping[str, Any]) -> list[str]:
+    """Labels decoded from every embedding."""
+    targets = config.get("decoding", {}).get("targets")
+    return list(config["labels"]) if targets is None else list(targets)
+
+
+def single_variants(config: Mapping[str, Any]) -> list[Variant]:
+    """Every single-session configuration: models x their label sets (+ shuffled)."""
+    shuffle = config.get("controls", {}).get("shuffle", True)
+    variants: list[Variant] = []
+    for model, spec in config["models"].items():
+        names = spec.get("label_sets") or []
+        if not names:
+            variants.append(Variant(model, NO_LABELS))
+        for name in names:
+            variants.append(Variant(model, name))
+            if shuffle:
+                variants.append(Variant(model, name + SHUFFLED_SUFFIX))
+    return variants
+
+
+def multi_variants(config: Mapping[str, Any]) -> list[Variant]:
+    """Every multi-session configuration (no shuffled controls)."""
+    return [Variant(model, name) for model, names in config.get("multi_session", {}).items()
+            for name in names]
+
+
+def model_params(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """The estimator parameters of ``model`` (what a training job depends on)."""
+    spec = dict(config["models"][model])
+    keys = ("model_architecture", "conditional", "time_offsets", "batch_size",
+            "max_iterations", "output_dimension", "num_hidden_units", "learning_rate",
+            "temperature", "delta", "hybrid", "checkpoint_every")
+    return {key: spec[key] for key in keys if key in spec}
+
+
+def label_spec(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
+    """Label names (with types) a variant trains on, and whether they are shuffled."""
+    if variant.label_set is None:
+        names: list[str] = []
+    else:
+        names = list(config["label_sets"][variant.label_set])
+    return {"names": names, "types": {n: config["labels"][n]["type"] for n in names},
+            "shuffle": variant.shuffled, "shuffle_seed": config.get("controls", {}).get("seed", 0)}
+
+
+# -------------------------------------------------------------------------- sheet
+
+def read_sheet(path: str | os.PathLike) -> Any:
+    """Read the sessions sheet (TSV) as strings; a clear error when it is unreadable."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sessions sheet '{path}' does not exist (config field 'sessions').")
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, comment="#", skip_blank_lines=True,
+                            keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ConfigError(f"sessions sheet '{path}' is not a readable TSV file: {err}") from None
+    if frame.empty:
+        raise ConfigError(f"sessions sheet '{path}' has no rows.")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        frame[column] = frame[column].map(lambda v: v.strip() if isinstance(v, str) else v)
+    return frame
+
+
+def parse_synthetic(source: str) -> tuple[str, dict[str, Any]]:
+    """``"synthetic:name?animal=rat1&seed=0"`` -> ``("name", {"animal": "rat1", "seed": 0})``."""
+    if not source.startswith(SYNTHETIC_PREFIX):
+        raise ConfigError(f"{source!r} is not a synthetic source.")
+    parts = urlsplit(source[len(SYNTHETIC_PREFIX):])
+    name = parts.path
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):
+        raise ConfigError(f"synthetic source {source!r}: bad dataset name {name!r}.")
+    params: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigError(f"synthetic source {source!r}: bad parameter name {key!r}.")
+        params[key] = _parse_scalar(value)
+    return name, params
+
+
+def _parse_scalar(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def check_sheet(rows: Iterable[Mapping[str, Any]], config: Mapping[str, Any],
+                where: str = "sessions sheet") -> list[dict[str, Any]]:
+    """Check schema-validated sheet rows; returns them as plain dicts.
+
+    Raises
+    ------
+    ConfigError naming the row and field: a duplicate (animal, session), a data file
+    that does not exist, a malformed synthetic source, or a session group too small
+    for the configured multi-session models.
+    """
+    out: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        row = {k: v for k, v in dict(row).items() if isinstance(v, str)}  # drop empty (NaN)
+        line = f"{where}, row {i + 1} ({row.get('animal')}/{row.get('session')})"
+        key = (row["animal"], row["session"])
+        if key in seen:
+            raise ConfigError(f"{line}: duplicate session id '{key[0]}/{key[1]}' (also row "
+                              f"{seen[key] + 1}); each animal/session pair must be unique.")
+        seen[key] = i
+        for field in ("neural_file", "label_file"):
+            value = row.get(field)
+            if value is None:
+                continue
+            if value.startswith(SYNTHETIC_PREFIX):
+                if field == "label_file":
+                    raise ConfigError(f"{line}: field 'label_file': a synthetic source brings "
+                                      "its own labels; leave label_file empty.")
+                try:
+                    parse_synthetic(value)
+                except ConfigError as err:
+                    raise ConfigError(f"{line}: field '{field}': {err}") from None
+            elif not Path(value).is_file():
+                raise ConfigError(f"{line}: field '{field}': file '{value}' does not exist "
+                                  f"(paths are relative to {Path.cwd().name!r}, the "
+                                  "working directory).")
+        out.append(row)
+    groups: dict[str, int] = {}
+    for row in out:
+        groups[row.get("group", "cohort")] = groups.get(row.get("group", "cohort"), 0) + 1
+    if config.get("multi_session"):
+        small = sorted(g for g, n in groups.items() if n < 2)
+        if small:
+            raise ConfigError(f"{where}: field 'group': multi_session models need at least "
+                              f"2 sessions per group, but group(s) {small} have 1; set "
+                              "multi_session: {} or add sessions.")
+    return out

@@ -1,0 +1,127 @@
+"""``python -m cebra_pipe figures``: loss curves and embeddings of one session.
+
+* ``loss.png``: one panel per trained configuration (model / label set), one line
+  per seed (the InfoNCE loss per iteration).
+* ``embeddings.png``: one 3-D panel per configuration, the first seed's valid-split
+  embedding coloured by a label.
+
+Both are registered in the Snakemake report and shown in the animal's notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cebra_pipe.io import atomic_write
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_session,
+                                        load_split, run)
+from cebra_pipe.pipeline.train import parse_seeds
+
+STEP = "figures"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {STEP}", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", required=True,
+                        help="the session's training folder (<model>/<labels>/seed<k>/ inside)")
+    parser.add_argument("--variants", type=json_arg, required=True,
+                        help='JSON list of [model, labels] pairs')
+    parser.add_argument("--seeds", required=True)
+    parser.add_argument("--session", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--color-label", default=None, help="label colouring the embeddings")
+    parser.add_argument("--max-points", type=int, default=3000)
+    parser.add_argument("--loss-figure", required=True)
+    parser.add_argument("--embedding-figure", required=True)
+    return parser
+
+
+def _grid(n: int, width: int = 4) -> tuple[int, int]:
+    cols = min(n, width)
+    return max(1, math.ceil(n / cols)), max(1, cols)
+
+
+def _save(fig, path: str) -> None:
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from cebra_pipe.plot import plot_embedding
+
+    seeds = parse_seeds(args.seeds)
+    variants = [tuple(v) for v in args.variants]
+    if not variants:
+        raise PipelineError("--variants is empty.")
+    session = load_session(args.session)
+    split = load_split(args.split, len(session.neural))
+    folder = Path(args.dir)
+    color = None
+    if args.color_label:
+        if args.color_label not in session.labels:
+            raise PipelineError(f"--color-label {args.color_label!r} is not a label of "
+                                f"{session.name} ({sorted(session.labels)}).")
+        values = session.labels[args.color_label][split["valid"]]
+        color = np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0]
+
+    rows, cols = _grid(len(variants))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), dpi=100,
+                             squeeze=False, sharey=True)
+    for ax, (model, labels) in zip(axes.flat, variants):
+        for seed in seeds:
+            path = folder / model / labels / f"seed{seed}" / "loss.tsv"
+            try:
+                loss = pd.read_csv(path, sep="\t")
+            except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+                raise PipelineError(f"loss file '{path}' is missing or unreadable: {err}") from None
+            ax.plot(loss["step"], loss["loss"], lw=0.8, label=f"seed {seed}")
+        ax.set_title(f"{model} / {labels}", fontsize=9)
+        ax.set_xlabel("iteration")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("InfoNCE loss")
+    axes.flat[0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(variants):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{session.name}: training loss", fontsize=10)
+    fig.tight_layout()
+
+    efig = plt.figure(figsize=(3.2 * cols, 3.2 * rows), dpi=100)
+    step = max(1, len(split["valid"]) // max(1, args.max_points))
+    for i, (model, labels) in enumerate(variants):
+        path = folder / model / labels / f"seed{seeds[0]}" / "embedding_valid.npy"
+        try:
+            embedding = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise PipelineError(f"embedding file '{path}' is missing or corrupt: {err}") from None
+        ax = efig.add_subplot(rows, cols, i + 1, projection="3d" if embedding.shape[1] >= 3
+                              else None)
+        colors = "grey" if color is None else color[::step]
+        plot_embedding(embedding[::step], embedding_labels=colors, ax=ax, markersize=2,
+                       alpha=0.6, cmap="cool", title=f"{model} / {labels}",
+                       idx_order=(0, 1, 2) if embedding.shape[1] >= 3 else (0, 1))
+        ax.title.set_fontsize(9)
+    efig.suptitle(f"{session.name}: valid embeddings (seed {seeds[0]}), colour = "
+                  f"{args.color_label or 'none'}", fontsize=10)
+    efig.tight_layout()
+    with all_or_nothing([args.loss_figure, args.embedding_figure]):
+        _save(fig, args.loss_figure)
+        _save(efig, args.embedding_figure)
+    plt.close("all")
+    print(f"figures for {session.name}: {args.loss_figure}, {args.embedding_figure}")
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return run(main, argv, STEP)

@@ -1,0 +1,277 @@
+"""``python -m cebra_pipe ingest``: one sessions-sheet row -> one validated session file.
+
+The neural data come from a file (any format :func:`cebra_pipe.load_data` reads) or
+from a registered synthetic dataset (``synthetic:<name>?param=value``); the labels
+named in the config come from ``label_file`` (default: the neural file). Bad data
+stop here with a message naming the file, key and problem.
+
+Output: an ``.npz`` with ``neural`` (time, neurons) float32, ``label_<name>`` per label
+(continuous: (time, d) float32; discrete: (time,) int64), optional ``trial`` (time,)
+int64, and ``meta`` (JSON); plus a provenance JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, canonical_json, json_arg,
+                                        run, save_npz, write_provenance)
+from cebra_pipe.pipeline.config import SYNTHETIC_PREFIX, parse_synthetic
+
+STEP = "ingest"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {STEP}", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--row", type=json_arg, required=True,
+                        help="the sheet row as JSON: animal, session, neural_file, "
+                             "[neural_key], [label_file], [group]")
+    parser.add_argument("--labels", type=json_arg, required=True,
+                        help="the config's labels section as JSON: name -> {type, key, "
+                             "[columns], [index]}")
+    parser.add_argument("--trial-key", default="trial",
+                        help="array holding the per-sample trial index, if present")
+    parser.add_argument("--config-sha256", default=None, help="hash of the workflow config")
+    parser.add_argument("--out", required=True, help="session file to write (.npz)")
+    parser.add_argument("--provenance", required=True, help="provenance JSON to write")
+    return parser
+
+
+# ---------------------------------------------------------------------------- sources
+
+class _Source:
+    """Reads named arrays from a data file or a synthetic recording."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self.synthetic = location.startswith(SYNTHETIC_PREFIX)
+        self._fields: dict[str, np.ndarray] | None = None
+
+    def describe(self, key: str | None) -> str:
+        where = (f"synthetic source '{self.location}'" if self.synthetic
+                 else f"file '{self.location}'")
+        return where if key is None else f"{where}, key '{key}'"
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """Arrays of a synthetic recording: neural, continuous, discrete, latent and
+        metadata arrays with one entry per time step."""
+        if self._fields is None:
+            from cebra_pipe import datasets
+
+            name, params = parse_synthetic(self.location)
+            if not datasets.is_registered(name):
+                raise PipelineError(f"{self.describe(None)}: unknown dataset {name!r}; "
+                                    f"registered: {sorted(datasets.get_options('*'))}.")
+            try:
+                recording = datasets.init(name, **params)
+            except TypeError as err:
+                raise PipelineError(f"{self.describe(None)}: bad parameters {params}: "
+                                    f"{err}") from None
+            if not isinstance(recording, datasets.Recording):
+                raise PipelineError(f"{self.describe(None)}: dataset {name!r} returns "
+                                    f"{type(recording).__name__}, not one session; use a "
+                                    "single-session dataset per sheet row.")
+            fields = {"neural": recording.neural}
+            for attr in ("continuous", "discrete", "latent"):
+                if getattr(recording, attr) is not None:
+                    fields[attr] = getattr(recording, attr)
+            for key, value in recording.metadata.items():
+                array = np.asarray(value) if isinstance(value, (list, np.ndarray)) else None
+                if (array is not None and array.dtype.kind in "biuf" and array.ndim >= 1
+                        and len(array) == len(recording.neural)):
+                    fields.setdefault(key, array)
+            self._fields = fields
+        return self._fields
+
+    def read(self, key: str | None, columns: Sequence[str] | None = None,
+             optional: bool = False) -> np.ndarray | None:
+        """The array ``key`` (None: the only array); None if ``optional`` and missing."""
+        if self.synthetic:
+            fields = self.fields()
+            if key is None:
+                key = "neural"
+            if key not in fields:
+                if optional:
+                    return None
+                raise PipelineError(f"{self.describe(key)}: no such field; available: "
+                                    f"{sorted(fields)}.")
+            if columns:
+                raise PipelineError(f"{self.describe(key)}: 'columns' applies to tables "
+                                    "only; use 'index' to pick array columns.")
+            return np.asarray(fields[key])
+        from cebra_pipe.data.load import KeyRequiredError, MissingKeyError, load_data
+
+        try:
+            return load_data(self.location, key=key, columns=columns)
+        except (MissingKeyError, KeyRequiredError):
+            if optional:
+                return None
+            raise
+        except (ValueError, TypeError) as err:
+            if self.location in str(err):
+                raise
+            # A reader error that does not say which file it was about.
+            raise PipelineError(f"Cannot load {self.describe(key)}: it may be truncated or "
+                                f"corrupt ({type(err).__name__}: {err}).") from err
+
+
+def _select_index(array: np.ndarray, index: Any, where: str) -> np.ndarray:
+    if index is None:
+        return array
+    if array.ndim != 2:
+        raise PipelineError(f"{where}: 'index' picks columns of a 2-D array, but the data "
+                            f"has shape {array.shape}.")
+    indices = [index] if isinstance(index, int) else list(index)
+    bad = [i for i in indices if i >= array.shape[1]]
+    if bad:
+        raise PipelineError(f"{where}: index {bad} out of range for {array.shape[1]} columns.")
+    return array[:, indices[0]] if isinstance(index, int) else array[:, indices]
+
+
+# ------------------------------------------------------------------------- validation
+
+def check_neural(neural: np.ndarray, where: str) -> np.ndarray:
+    """``(time, neurons)`` finite float32, or a PipelineError naming ``where``."""
+    if neural.dtype.kind not in "biuf":
+        raise PipelineError(f"{where}: neural data must be numeric, got dtype {neural.dtype}.")
+    if neural.ndim != 2:
+        raise PipelineError(f"{where}: neural data must be 2-D (time, neurons), got shape "
+                            f"{neural.shape}.")
+    if neural.shape[0] < 2 or neural.shape[1] < 1:
+        raise PipelineError(f"{where}: neural data has shape {neural.shape}; need at least "
+                            "2 time steps and 1 neuron.")
+    neural = neural.astype(np.float32, copy=False)
+    bad = ~np.isfinite(neural)
+    if bad.any():
+        t, n = np.argwhere(bad)[0]
+        raise PipelineError(f"{where}: neural data has {int(bad.sum())} NaN/inf values "
+                            f"(first at time {t}, neuron {n}).")
+    if not np.any(neural):
+        raise PipelineError(f"{where}: neural data is all zeros.")
+    return neural
+
+
+def check_label(values: np.ndarray, kind: str, num_timesteps: int, where: str) -> np.ndarray:
+    """Continuous -> (time, d) float32; discrete -> (time,) int64; else PipelineError."""
+    if values.dtype.kind not in "biuf":
+        raise PipelineError(f"{where}: labels must be numeric, got dtype {values.dtype}.")
+    if len(values) != num_timesteps:
+        raise PipelineError(f"{where}: has {len(values)} time steps but the neural data has "
+                            f"{num_timesteps}.")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise PipelineError(f"{where}: has {int((~np.isfinite(values)).sum())} NaN/inf "
+                            "values.")
+    if kind == "continuous":
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.ndim != 2:
+            raise PipelineError(f"{where}: continuous labels must be (time,) or (time, d), "
+                                f"got shape {values.shape}.")
+        return values.astype(np.float32, copy=False)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise PipelineError(f"{where}: a discrete label must be 1-D (time,), got shape "
+                            f"{values.shape}; split it into several labels.")
+    if values.dtype.kind == "f":
+        if not np.all(values == np.round(values)):
+            raise PipelineError(f"{where}: discrete labels must be whole numbers; found "
+                                "fractional values (declare the label as continuous?).")
+    if values.min() < 0:
+        raise PipelineError(f"{where}: discrete labels must be non-negative integers, found "
+                            f"{values.min()}.")
+    return values.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------ main
+
+def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
+           trial_key: str | None = "trial") -> tuple[dict[str, np.ndarray], dict[str, Any],
+                                                     list[str]]:
+    """Load and check one session.
+
+    Returns
+    -------
+    arrays : what the session file holds (neural, label_<name>, [trial], meta)
+    meta : the metadata stored in ``arrays["meta"]``
+    inputs : the data files read (for provenance)
+    """
+    for field in ("animal", "session", "neural_file"):
+        if not row.get(field):
+            raise PipelineError(f"sheet row {dict(row)}: field '{field}' is missing.")
+    if not labels:
+        raise PipelineError("config field 'labels' is empty: declare at least one label.")
+    neural_source = _Source(str(row["neural_file"]))
+    label_source = (_Source(str(row["label_file"])) if row.get("label_file")
+                    else neural_source)
+    inputs = sorted({s.location for s in (neural_source, label_source) if not s.synthetic})
+    for path in inputs:
+        if not Path(path).is_file():
+            raise FileNotFoundError(2, "No such data file (sheet row "
+                                       f"{row['animal']}/{row['session']})", path)
+    neural_key = row.get("neural_key") or None
+    neural_where = neural_source.describe(neural_key)
+    neural = check_neural(np.asarray(neural_source.read(neural_key)), neural_where)
+    arrays: dict[str, np.ndarray] = {"neural": neural}
+    label_types: dict[str, str] = {}
+    label_shapes: dict[str, list[int]] = {}
+    for name, spec in labels.items():
+        kind = spec.get("type")
+        if kind not in ("continuous", "discrete"):
+            raise PipelineError(f"config field 'labels.{name}.type': must be 'continuous' or "
+                                f"'discrete', got {kind!r}.")
+        where = f"label '{name}' ({label_source.describe(spec.get('key'))})"
+        try:
+            values = np.asarray(label_source.read(spec.get("key"), spec.get("columns")))
+        except (ValueError, TypeError) as err:
+            raise PipelineError(f"label '{name}' (config field 'labels.{name}'): {err}") from err
+        values = _select_index(values, spec.get("index"), where)
+        values = check_label(values, kind, len(neural), where)
+        arrays[f"label_{name}"] = values
+        label_types[name] = kind
+        label_shapes[name] = list(values.shape[1:])
+    has_trial = False
+    if trial_key:
+        trial = label_source.read(trial_key, optional=True)
+        if trial is not None:
+            where = f"trial index ({label_source.describe(trial_key)})"
+            arrays["trial"] = check_label(np.asarray(trial), "discrete", len(neural), where)
+            has_trial = True
+    meta = {
+        "animal": row["animal"], "session": row["session"], "group": row.get("group", "cohort"),
+        "neural_source": row["neural_file"], "neural_key": neural_key,
+        "label_source": row.get("label_file") or row["neural_file"],
+        "num_timesteps": int(neural.shape[0]), "num_neurons": int(neural.shape[1]),
+        "label_types": label_types, "label_shapes": label_shapes, "has_trial": has_trial,
+    }
+    arrays["meta"] = np.array(canonical_json(meta))
+    return arrays, meta, inputs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if not isinstance(args.row, dict) or not isinstance(args.labels, dict):
+        raise PipelineError("--row and --labels must be JSON objects.")
+    arrays, meta, inputs = ingest(args.row, args.labels, args.trial_key)
+    with all_or_nothing([args.out, args.provenance]):
+        save_npz(args.out, arrays)
+        write_provenance(args.provenance, STEP,
+                         params={"row": args.row, "labels": args.labels,
+                                 "trial_key": args.trial_key},
+                         inputs=inputs, config_sha256=args.config_sha256,
+                         extra={"output": {"num_timesteps": meta["num_timesteps"],
+                                           "num_neurons": meta["num_neurons"]}})
+    print(f"ingested {meta['animal']}/{meta['session']}: {meta['num_timesteps']} time steps x "
+          f"{meta['num_neurons']} neurons, labels {sorted(meta['label_types'])}"
+          f"{', with trials' if meta['has_trial'] else ''} -> {args.out}")
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return run(main, argv, STEP)

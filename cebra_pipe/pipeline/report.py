@@ -1,0 +1,136 @@
+"""``python -m cebra_pipe report``: execute a report notebook and render it to HTML.
+
+The notebook (``notebooks/*.ipynb``, a cell tagged ``parameters``) is run with
+papermill and the given parameters in the working directory, so it reads the
+results by relative path. Before rendering, stderr streams (warnings carry
+installation paths) are dropped and any absolute path of the working directory is
+replaced by ``.``, so the reports embed no paths of the machine that made them.
+The HTML (code cells hidden) and the executed notebook are written atomically; a
+failing cell stops the step with the cell's error, and the failed notebook is kept
+at ``--failed-notebook`` for debugging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cebra_pipe.io import atomic_write
+from cebra_pipe.pipeline.common import PipelineError, all_or_nothing, json_arg, run
+
+STEP = "report"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {STEP}", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--notebook", required=True, help="template notebook (.ipynb)")
+    parser.add_argument("--parameters", type=json_arg, default={},
+                        help="JSON object injected into the 'parameters' cell")
+    parser.add_argument("--out-html", required=True)
+    parser.add_argument("--out-notebook", required=True, help="executed notebook to keep")
+    parser.add_argument("--failed-notebook", default=None,
+                        help="where to keep the notebook if a cell fails")
+    parser.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
+    parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    return parser
+
+
+def scrub(notebook: Any, roots: Sequence[str]) -> Any:
+    """Drop stderr outputs and replace absolute ``roots`` by ``.`` in a notebook (in place)."""
+    patterns = [re.compile(re.escape(str(root).rstrip("/")) + r"/?") for root in roots if root]
+
+    def clean(text: str) -> str:
+        for pattern in patterns:
+            text = pattern.sub("./", text)
+        return text
+
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                continue
+            if "text" in output:
+                output["text"] = clean("".join(output["text"]) if isinstance(
+                    output["text"], list) else output["text"])
+            for mime in ("text/plain", "text/html", "text/markdown"):
+                data = output.get("data", {})
+                if mime in data:
+                    value = data[mime]
+                    data[mime] = clean("".join(value) if isinstance(value, list) else value)
+            if output.get("output_type") == "error":
+                output["traceback"] = [clean(line) for line in output.get("traceback", [])]
+            kept.append(output)
+        cell["outputs"] = kept
+    metadata = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if key in metadata:
+            metadata[key] = os.path.basename(str(metadata[key]))
+    return notebook
+
+
+def render_html(notebook: Any, show_code: bool = False) -> str:
+    """HTML of an executed notebook (nbconvert's lab template, images embedded)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = not show_code
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(notebook)
+    return body
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    import nbformat
+    import papermill
+
+    template = Path(args.notebook)
+    if not template.is_file():
+        raise FileNotFoundError(2, "No such report notebook", str(template))
+    if not isinstance(args.parameters, dict):
+        raise PipelineError("--parameters must be a JSON object.")
+    try:
+        source = nbformat.read(template, as_version=4)
+    except Exception as err:  # nbformat raises several unrelated types on bad files
+        raise PipelineError(f"report notebook '{template}' is not a valid notebook: {err}") from None
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in source.cells):
+        raise PipelineError(f"report notebook '{template}' has no cell tagged 'parameters'.")
+    roots = sorted({str(Path.cwd()), str(Path.cwd().resolve()), str(Path.home())},
+                   key=len, reverse=True)
+    with all_or_nothing([args.out_html, args.out_notebook]):
+        with atomic_write(args.out_notebook) as tmp:
+            try:
+                papermill.execute_notebook(str(template), str(tmp), parameters=args.parameters,
+                                           kernel_name=args.kernel, cwd=os.getcwd(),
+                                           progress_bar=False, log_output=False,
+                                           execution_timeout=args.timeout,
+                                           report_mode=False)
+            except papermill.PapermillExecutionError as err:
+                if args.failed_notebook:
+                    Path(args.failed_notebook).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, args.failed_notebook)
+                raise PipelineError(f"report notebook '{template}' failed in cell "
+                                    f"{err.exec_count}: {err.ename}: {err.evalue}"
+                                    + (f" (executed notebook kept at '{args.failed_notebook}')"
+                                       if args.failed_notebook else "")) from None
+            executed = scrub(nbformat.read(tmp, as_version=4), roots)
+            nbformat.write(executed, tmp)
+        html = render_html(executed, show_code=args.show_code)
+        for root in roots:
+            html = html.replace(root.rstrip("/") + "/", "./")
+        with atomic_write(args.out_html) as tmp:
+            tmp.write_text(html, encoding="utf-8")
+    print(f"report {template.name} -> {args.out_html} ({len(html) // 1024} KiB)")
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return run(main, argv, STEP)

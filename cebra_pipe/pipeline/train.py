@@ -1,0 +1,315 @@
+"""``python -m cebra_pipe train-single`` / ``train-multi``: fit every seed of one model.
+
+All seeds of one configuration train in one process, so a cluster gets one job per
+configuration instead of one per seed (each would spend seconds importing torch).
+
+* ``train-single``: one session, on its train split. Per seed, under
+  ``<outdir>/seed<k>/``: ``model.pt``, ``embedding_train.npy`` and
+  ``embedding_valid.npy`` (time, output_dimension), ``loss.tsv`` and
+  ``provenance.json``.
+* ``train-multi``: one model over the sessions of a group. Per seed:
+  ``model.pt``, ``embeddings.npz`` (``sessions`` names, ``train_<i>``/``valid_<i>``
+  per session), ``loss.tsv``, ``provenance.json``.
+
+Training state is checkpointed every ``checkpoint_every`` iterations under
+``--checkpoints`` (outside the declared outputs). A killed job, rerun, resumes each
+seed from its newest checkpoint (seeds that had finished are not retrained); the
+checkpoints are removed once every output is written. The checkpoint folder name
+carries a hash of the model parameters, labels, seed and input files, so a changed
+configuration never resumes from a stale state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_session,
+                                        load_split, run, save_npy, save_npz, sha256_file,
+                                        sha256_json, training_labels, write_provenance,
+                                        write_tsv)
+
+_CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
+
+
+def _parser(step: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {step}", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if step == "train-single":
+        parser.add_argument("--session", required=True, help="session file (ingest step)")
+        parser.add_argument("--split", required=True, help="split file (split step)")
+    else:
+        parser.add_argument("--sessions", nargs="+", required=True, help="session files")
+        parser.add_argument("--splits", nargs="+", required=True,
+                            help="split files, in the order of --sessions")
+    parser.add_argument("--model", type=json_arg, required=True,
+                        help="estimator parameters as JSON (model_architecture, ...)")
+    parser.add_argument("--labels", type=json_arg, required=True,
+                        help='label spec as JSON: {"names": [...], "shuffle": bool, '
+                             '"shuffle_seed": int}')
+    parser.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--device", default="cuda_if_available")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--checkpoints", required=True,
+                        help="folder for resumable training state (not an output)")
+    parser.add_argument("--verbose", action="store_true", help="show a progress bar")
+    return parser
+
+
+# ------------------------------------------------------------------------ checking
+
+_ESTIMATOR_KEYS = ("model_architecture", "conditional", "time_offsets", "batch_size",
+                   "max_iterations", "output_dimension", "num_hidden_units", "learning_rate",
+                   "temperature", "delta", "hybrid")
+
+
+def check_model_params(params: Any) -> dict[str, Any]:
+    """The estimator keyword arguments from ``--model``; errors name the field."""
+    if not isinstance(params, dict):
+        raise PipelineError(f"--model must be a JSON object, got {type(params).__name__}.")
+    unknown = sorted(set(params) - set(_ESTIMATOR_KEYS) - {"checkpoint_every"})
+    if unknown:
+        raise PipelineError(f"--model: unknown field(s) {unknown}; allowed: "
+                            f"{sorted(_ESTIMATOR_KEYS + ('checkpoint_every',))}.")
+    for key in ("time_offsets", "batch_size", "max_iterations", "output_dimension",
+                "num_hidden_units", "checkpoint_every"):
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise PipelineError(f"--model field '{key}' must be a positive integer, got "
+                                f"{value!r}.")
+    for key in ("learning_rate", "temperature"):
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not value > 0):
+            raise PipelineError(f"--model field '{key}' must be a positive number, got "
+                                f"{value!r}.")
+    name = params.get("model_architecture")
+    if name is not None:
+        from cebra_pipe import models
+
+        if not models.is_registered(name):
+            raise PipelineError(f"--model field 'model_architecture': unknown model {name!r}; "
+                                f"available: {sorted(models.get_options('*'))}.")
+    return {k: params[k] for k in _ESTIMATOR_KEYS if params.get(k) is not None}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; empty, negative, duplicate or non-integer is an error."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise PipelineError("--seeds is empty: give at least one seed, e.g. --seeds 0.")
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        raise PipelineError(f"--seeds must be comma-separated integers, got {text!r}.") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise PipelineError(f"--seeds must be distinct non-negative integers, got {seeds}.")
+    return seeds
+
+
+def check_label_spec(spec: Any) -> dict[str, Any]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("names", []), list):
+        raise PipelineError('--labels must be a JSON object like {"names": ["position"]}.')
+    return {"names": list(spec.get("names", [])), "shuffle": bool(spec.get("shuffle", False)),
+            "shuffle_seed": int(spec.get("shuffle_seed", 0))}
+
+
+# ------------------------------------------------------------------------ training
+
+def _estimator(params: dict[str, Any], seed: int, device: str, verbose: bool):
+    from cebra_pipe import CEBRA
+
+    return CEBRA(**params, device=device, random_state=seed, verbose=verbose)
+
+
+def _checkpoint_dir(root: Path, seed: int, key: Any) -> Path:
+    """``<root>/seed<k>-<hash>``; older folders of this seed (other hashes) are removed."""
+    digest = sha256_json(key)[:16]
+    path = root / f"seed{seed}-{digest}"
+    if root.is_dir():
+        for stale in root.glob(f"seed{seed}-*"):
+            if stale != path:
+                shutil.rmtree(stale, ignore_errors=True)
+    return path
+
+
+def fit_seed(params: dict[str, Any], seed: int, device: str, X: Any, y: tuple,
+             checkpoint_dir: Path, every: int, verbose: bool = False) -> tuple[Any, str]:
+    """Fit one seed, resuming from ``checkpoint_dir``; returns ``(model, how)``.
+
+    ``how`` says whether the seed trained from step 0, resumed from a checkpoint, or
+    was already finished (its final state is kept until the whole job succeeds).
+    """
+    from cebra_pipe import CEBRA
+
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    final = checkpoint_dir / "final.pt"
+    if final.is_file():
+        try:
+            return CEBRA.load(final, map_location=device), "already trained (final state kept)"
+        except (ValueError, OSError, RuntimeError, KeyError):
+            final.unlink(missing_ok=True)
+    steps = sorted(int(m.group(1)) for p in checkpoint_dir.glob("checkpoint_*.pt")
+                   if (m := _CHECKPOINT.search(p.name)))
+    total = params["max_iterations"]
+    how = (f"resumed from checkpoint at step {steps[-1]} of {total}" if steps
+           else f"trained from step 0 of {total}")
+    print(f"  seed {seed}: " + (f"resuming from checkpoint at step {steps[-1]} of {total}"
+                                if steps else f"starting at step 0 of {total}"), flush=True)
+    model = _estimator(params, seed, device, verbose)
+    model.fit(X, *y, checkpoint_dir=checkpoint_dir, checkpoint_frequency=every)
+    model.save(final)
+    return model, how
+
+
+def write_loss(path: Path, model: Any) -> None:
+    """Loss history per step: loss, alignment (pos), uniformity (neg), temperature, GoF."""
+    import pandas as pd
+
+    from cebra_pipe.sklearn.metrics import goodness_of_fit_history
+
+    state = model.state_dict_
+    loss = np.asarray(state["loss"], dtype=np.float64)
+    frame = pd.DataFrame({"step": np.arange(1, len(loss) + 1), "loss": loss})
+    for key, column in (("pos", "alignment"), ("neg", "uniformity"),
+                        ("temperature", "temperature")):
+        values = state.get("log", {}).get(key)
+        if values is not None and len(values) == len(loss):
+            frame[column] = np.asarray(values, dtype=np.float64)
+    try:
+        frame["gof_bits"] = goodness_of_fit_history(model)
+    except (ValueError, AttributeError):
+        pass
+    write_tsv(path, frame)
+
+
+def _setup_torch(threads: int) -> None:
+    import torch
+
+    if threads < 1:
+        raise PipelineError(f"--threads must be >= 1, got {threads}.")
+    torch.set_num_threads(threads)
+
+
+def train_single(args: argparse.Namespace) -> None:
+    params = check_model_params(args.model)
+    spec = check_label_spec(args.labels)
+    seeds = parse_seeds(args.seeds)
+    _setup_torch(args.threads)
+    session = load_session(args.session)
+    split = load_split(args.split, len(session.neural))
+    outdir, root = Path(args.outdir), Path(args.checkpoints)
+    inputs = [args.session, args.split]
+    input_hashes = {Path(p).name: sha256_file(p) for p in inputs}
+    X_train, X_valid = session.neural[split["train"]], session.neural[split["valid"]]
+    print(f"train-single {session.name}: labels {spec['names'] or 'none (CEBRA-Time)'}"
+          f"{' (shuffled control)' if spec['shuffle'] else ''}, seeds {seeds}, "
+          f"{len(X_train)} train / {len(X_valid)} valid steps", flush=True)
+    outputs = [outdir / f"seed{s}" / name for s in seeds
+               for name in ("model.pt", "embedding_train.npy", "embedding_valid.npy",
+                            "loss.tsv", "provenance.json")]
+    folders = []
+    with all_or_nothing(outputs):
+        for seed in seeds:
+            y = training_labels(session, spec["names"], split["train"],
+                                [spec["shuffle_seed"], seed, 0] if spec["shuffle"] else None)
+            folder = _checkpoint_dir(root, seed, {"params": params, "labels": spec,
+                                                  "device": args.device, "inputs": input_hashes})
+            folders.append(folder)
+            model, how = fit_seed(params, seed, args.device, X_train, y, folder,
+                                  int(args.model.get("checkpoint_every", 100)), args.verbose)
+            print(f"  seed {seed}: {how}; final loss {float(model.state_dict_['loss'][-1]):.4f}",
+                  flush=True)
+            target = outdir / f"seed{seed}"
+            model.save(target / "model.pt")
+            save_npy(target / "embedding_train.npy", model.transform(X_train).astype(np.float32))
+            save_npy(target / "embedding_valid.npy", model.transform(X_valid).astype(np.float32))
+            write_loss(target / "loss.tsv", model)
+            write_provenance(target / "provenance.json", "train-single",
+                             params={"model": params, "labels": spec, "device": args.device},
+                             inputs=inputs, seeds=[seed],
+                             extra={"device_used": str(getattr(model, "device_", args.device)),
+                                    "training": how, "threads": args.threads})
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def train_multi(args: argparse.Namespace) -> None:
+    params = check_model_params(args.model)
+    spec = check_label_spec(args.labels)
+    seeds = parse_seeds(args.seeds)
+    if len(args.sessions) != len(args.splits):
+        raise PipelineError(f"--sessions has {len(args.sessions)} files but --splits has "
+                            f"{len(args.splits)}; give one split per session.")
+    if len(args.sessions) < 2:
+        raise PipelineError("train-multi needs at least 2 sessions.")
+    if not spec["names"]:
+        raise PipelineError("train-multi needs labels (multi-session training aligns sessions "
+                            "on them); --labels has no names.")
+    _setup_torch(args.threads)
+    sessions = [load_session(p) for p in args.sessions]
+    splits = [load_split(p, len(s.neural)) for p, s in zip(args.splits, sessions)]
+    names = [s.name for s in sessions]
+    outdir, root = Path(args.outdir), Path(args.checkpoints)
+    inputs = list(args.sessions) + list(args.splits)
+    input_hashes = {f"{i}:{Path(p).name}": sha256_file(p) for i, p in enumerate(inputs)}
+    X_train = [s.neural[sp["train"]] for s, sp in zip(sessions, splits)]
+    X_valid = [s.neural[sp["valid"]] for s, sp in zip(sessions, splits)]
+    print(f"train-multi {names}: labels {spec['names']}, seeds {seeds}", flush=True)
+    outputs = [outdir / f"seed{s}" / name for s in seeds
+               for name in ("model.pt", "embeddings.npz", "loss.tsv", "provenance.json")]
+    folders = []
+    with all_or_nothing(outputs):
+        for seed in seeds:
+            per_session = [training_labels(s, spec["names"], sp["train"],
+                                           [spec["shuffle_seed"], seed, 0, i]
+                                           if spec["shuffle"] else None)
+                           for i, (s, sp) in enumerate(zip(sessions, splits))]
+            if any(len(y) != 1 for y in per_session):
+                raise PipelineError(f"train-multi: label set {spec['names']} must give one "
+                                    "label array per session (continuous only, or one "
+                                    "discrete label).")
+            y = ([labels[0] for labels in per_session],)
+            folder = _checkpoint_dir(root, seed, {"params": params, "labels": spec,
+                                                  "device": args.device, "inputs": input_hashes})
+            folders.append(folder)
+            model, how = fit_seed(params, seed, args.device, X_train, y, folder,
+                                  int(args.model.get("checkpoint_every", 100)), args.verbose)
+            print(f"  seed {seed}: {how}", flush=True)
+            target = outdir / f"seed{seed}"
+            model.save(target / "model.pt")
+            arrays: dict[str, np.ndarray] = {"sessions": np.array(names)}
+            for i in range(len(sessions)):
+                arrays[f"train_{i}"] = model.transform(X_train[i], session_id=i).astype(np.float32)
+                arrays[f"valid_{i}"] = model.transform(X_valid[i], session_id=i).astype(np.float32)
+            save_npz(target / "embeddings.npz", arrays)
+            write_loss(target / "loss.tsv", model)
+            write_provenance(target / "provenance.json", "train-multi",
+                             params={"model": params, "labels": spec, "device": args.device,
+                                     "sessions": names},
+                             inputs=inputs, seeds=[seed],
+                             extra={"device_used": str(getattr(model, "device_", args.device)),
+                                    "training": how, "threads": args.threads})
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main_for(step: str, argv: Sequence[str] | None = None) -> None:
+    args = _parser(step).parse_args(argv)
+    (train_single if step == "train-single" else train_multi)(args)
+
+
+def cli_for(step: str, argv: Sequence[str] | None = None) -> int:
+    return run(lambda a: main_for(step, a), argv, step)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return cli_for("train-single", argv)

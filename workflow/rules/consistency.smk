@@ -1,0 +1,94 @@
+# 5. consistency: between seeds (runs) per session and configuration, and between
+#    sessions (datasets, aligned on a label) per group for single- and multi-session
+#    models. Shuffled controls are left out.
+
+
+rule consistency_runs:
+    input:
+        embeddings=lambda w: single_outputs(
+            w.animal, w.session, w.model, w.labels, f"embedding_{config['consistency']['split']}.npy"
+        ),
+    output:
+        table=f"{RESULTS}/consistency/runs/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv",
+        figure=report(
+            f"{RESULTS}/consistency/runs/{{animal}}/{{session}}/{{model}}/{{labels}}.png",
+            caption="../report/consistency_runs.rst",
+            category="Consistency",
+            subcategory="Between seeds",
+            labels={"animal": "{animal}", "session": "{session}", "model": "{model}",
+                    "labels": "{labels}"},
+        ),
+        provenance=f"{RESULTS}/consistency/runs/{{animal}}/{{session}}/{{model}}/{{labels}}.provenance.json",
+    params:
+        seeds=",".join(map(str, SEEDS)),
+        title=lambda w: f"{w.animal}/{w.session} {w.model}/{w.labels}: between seeds",
+    log:
+        f"{RESULTS}/logs/consistency_runs/{{animal}}/{{session}}/{{model}}/{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/consistency_runs/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "python -m cebra_pipe consistency-runs --embeddings {input.embeddings:q}"
+        " --seeds {params.seeds} --title {params.title:q} --out {output.table:q}"
+        " --figure {output.figure:q} --provenance {output.provenance:q} > {log:q} 2>&1"
+
+
+def consistency_datasets_inputs(wildcards):
+    members = GROUPS[wildcards.group]
+    split = config["consistency"]["split"]
+    files = {
+        "sessions": [session_file(a, s) for a, s in members],
+        "splits": [split_file(a, s) for a, s in members],
+    }
+    if wildcards.kind == "single":
+        files["embeddings"] = [
+            path
+            for a, s in members
+            for path in single_outputs(a, s, wildcards.model, wildcards.labels, f"embedding_{split}.npy")
+        ]
+    else:
+        files["embeddings"] = [
+            f"{multi_dir(wildcards.group, wildcards.model, wildcards.labels)}/seed{seed}/embeddings.npz"
+            for seed in SEEDS
+        ]
+    return files
+
+
+rule consistency_datasets:
+    input:
+        unpack(consistency_datasets_inputs),
+    output:
+        table=f"{RESULTS}/consistency/datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.tsv",
+        figure=report(
+            f"{RESULTS}/consistency/datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.png",
+            caption="../report/consistency_datasets.rst",
+            category="Consistency",
+            subcategory="Between sessions",
+            labels={"kind": "{kind}-session", "group": "{group}", "model": "{model}",
+                    "labels": "{labels}"},
+        ),
+        provenance=f"{RESULTS}/consistency/datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.provenance.json",
+    params:
+        seeds=",".join(map(str, SEEDS)),
+        multi=lambda w: "--multi" if w.kind == "multi" else "",
+        split=config["consistency"]["split"],
+        align=ALIGN_LABEL or "",
+        bins=config["consistency"]["num_bins"],
+        title=lambda w: f"{w.kind}-session {w.model}/{w.labels}: between sessions",
+    log:
+        f"{RESULTS}/logs/consistency_datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/consistency_datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "python -m cebra_pipe consistency-datasets {params.multi} --sessions {input.sessions:q}"
+        " --splits {input.splits:q} --embeddings {input.embeddings:q} --seeds {params.seeds}"
+        " --split {params.split} --align-label {params.align:q} --num-bins {params.bins}"
+        " --title {params.title:q} --out {output.table:q} --figure {output.figure:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"

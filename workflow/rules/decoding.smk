@@ -1,0 +1,101 @@
+# 6. decode: kNN decoders fitted on train embeddings, scored on valid embeddings, and
+#    the valid-split goodness of fit, per configuration (all seeds in one job).
+# 7. controls: each label set against its shuffled-label control, per session.
+
+
+rule decode:
+    input:
+        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
+        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        models=lambda w: single_outputs(w.animal, w.session, w.model, w.labels, "model.pt"),
+        train=lambda w: single_outputs(w.animal, w.session, w.model, w.labels, "embedding_train.npy"),
+        valid=lambda w: single_outputs(w.animal, w.session, w.model, w.labels, "embedding_valid.npy"),
+    output:
+        table=f"{RESULTS}/decoding/single/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv",
+        provenance=f"{RESULTS}/decoding/single/{{animal}}/{{session}}/{{model}}/{{labels}}.provenance.json",
+    params:
+        dir=lambda w: single_dir(w.animal, w.session, w.model, w.labels),
+        seeds=",".join(map(str, SEEDS)),
+        labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
+        targets=json_arg(cp_config.decoding_targets(config)),
+        knn=config["decoding"]["knn_neighbors"],
+        gof_batches=config["decoding"]["gof_batches"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/decode/{{animal}}/{{session}}/{{model}}/{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/decode/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "python -m cebra_pipe decode --sessions {input.session:q} --splits {input.split:q}"
+        " --dir {params.dir:q} --seeds {params.seeds} --model-name {wildcards.model:q}"
+        " --labels-name {wildcards.labels:q} --labels {params.labels:q}"
+        " --targets {params.targets:q} --knn-neighbors {params.knn}"
+        " --gof-batches {params.gof_batches} --device {params.device:q}"
+        " --threads {threads} --out {output.table:q} --provenance {output.provenance:q}"
+        " > {log:q} 2>&1"
+
+
+rule decode_multi:
+    input:
+        sessions=group_files("session"),
+        splits=group_files("split"),
+        models=lambda w: [f"{multi_dir(w.group, w.model, w.labels)}/seed{s}/model.pt" for s in SEEDS],
+        embeddings=lambda w: [
+            f"{multi_dir(w.group, w.model, w.labels)}/seed{s}/embeddings.npz" for s in SEEDS
+        ],
+    output:
+        table=f"{RESULTS}/decoding/multi/{{group}}/{{model}}/{{labels}}.tsv",
+        provenance=f"{RESULTS}/decoding/multi/{{group}}/{{model}}/{{labels}}.provenance.json",
+    params:
+        dir=lambda w: multi_dir(w.group, w.model, w.labels),
+        seeds=",".join(map(str, SEEDS)),
+        labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
+        targets=json_arg(cp_config.decoding_targets(config)),
+        knn=config["decoding"]["knn_neighbors"],
+        gof_batches=config["decoding"]["gof_batches"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/decode_multi/{{group}}/{{model}}/{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/decode_multi/{{group}}/{{model}}/{{labels}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "python -m cebra_pipe decode --multi --sessions {input.sessions:q}"
+        " --splits {input.splits:q} --dir {params.dir:q} --seeds {params.seeds}"
+        " --model-name {wildcards.model:q} --labels-name {wildcards.labels:q}"
+        " --labels {params.labels:q} --targets {params.targets:q}"
+        " --knn-neighbors {params.knn} --gof-batches {params.gof_batches}"
+        " --device {params.device:q} --threads {threads} --out {output.table:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
+
+
+rule controls:
+    input:
+        decoding=lambda w: decode_targets(w.animal, w.session),
+    output:
+        table=report(
+            f"{RESULTS}/controls/{{animal}}/{{session}}.tsv",
+            caption="../report/controls.rst",
+            category="Hypothesis tests",
+            subcategory="Shuffled-label controls",
+            labels={"animal": "{animal}", "session": "{session}"},
+        ),
+        provenance=f"{RESULTS}/controls/{{animal}}/{{session}}.provenance.json",
+    log:
+        f"{RESULTS}/logs/controls/{{animal}}/{{session}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/controls/{{animal}}/{{session}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m cebra_pipe controls --decoding {input.decoding:q} --out {output.table:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"

@@ -1,0 +1,63 @@
+# 1. ingest: one sheet row -> one validated session file.
+# 2. split: deterministic train/valid split of that session.
+
+
+def ingest_inputs(wildcards):
+    """The data files a row reads (none for synthetic sources), for rerun tracking."""
+    row = ROW[(wildcards.animal, wildcards.session)]
+    files = {}
+    for field in ("neural_file", "label_file"):
+        value = row.get(field)
+        if value and not value.startswith(cp_config.SYNTHETIC_PREFIX):
+            files[field] = value
+    return files
+
+
+rule ingest:
+    input:
+        unpack(ingest_inputs),
+    output:
+        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
+        provenance=f"{RESULTS}/sessions/{{animal}}/{{session}}.provenance.json",
+    params:
+        row=lambda w: json_arg(ROW[(w.animal, w.session)]),
+        labels=json_arg(config["labels"]),
+        trial_key=config["split"]["trial_key"],
+    log:
+        f"{RESULTS}/logs/ingest/{{animal}}/{{session}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest/{{animal}}/{{session}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "python -m cebra_pipe ingest --row {params.row:q} --labels {params.labels:q}"
+        " --trial-key {params.trial_key:q} --out {output.session:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
+
+
+rule split:
+    input:
+        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
+    output:
+        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        provenance=f"{RESULTS}/splits/{{animal}}/{{session}}.provenance.json",
+    params:
+        method=config["split"]["method"],
+        valid_fraction=config["split"]["valid_fraction"],
+        num_blocks=config["split"]["num_blocks"],
+        min_samples=config["split"]["min_samples"],
+    log:
+        f"{RESULTS}/logs/split/{{animal}}/{{session}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/split/{{animal}}/{{session}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m cebra_pipe split --session {input.session:q} --method {params.method:q}"
+        " --valid-fraction {params.valid_fraction} --num-blocks {params.num_blocks}"
+        " --min-samples {params.min_samples} --out {output.split:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"

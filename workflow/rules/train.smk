@@ -1,0 +1,89 @@
+# 3. train_single: all seeds of one (session, model, label set) in one job.
+# 4. train_multi: all seeds of one (session group, model, label set) in one job.
+# Checkpoints live outside the declared outputs (results/checkpoints/...), so a
+# killed job resumes from its last checkpoint after `--rerun-incomplete`.
+
+
+def _seed_outputs(prefix, name):
+    return [f"{prefix}/seed{s}/{name}" for s in SEEDS]
+
+
+_SINGLE = f"{RESULTS}/single/{{animal}}/{{session}}/{{model}}/{{labels}}"
+
+
+rule train_single:
+    input:
+        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
+        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+    output:
+        model=_seed_outputs(_SINGLE, "model.pt"),
+        train=_seed_outputs(_SINGLE, "embedding_train.npy"),
+        valid=_seed_outputs(_SINGLE, "embedding_valid.npy"),
+        loss=_seed_outputs(_SINGLE, "loss.tsv"),
+        provenance=_seed_outputs(_SINGLE, "provenance.json"),
+    params:
+        model=lambda w: json_arg(cp_config.model_params(config, w.model)),
+        labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
+        seeds=",".join(map(str, SEEDS)),
+        device=config["device"],
+        outdir=_SINGLE,
+        checkpoints=f"{RESULTS}/checkpoints/single/{{animal}}/{{session}}/{{model}}/{{labels}}",
+    log:
+        f"{RESULTS}/logs/train_single/{{animal}}/{{session}}/{{model}}/{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_single/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=lambda w: config["models"][w.model]["mem_mb"],
+        runtime=lambda w: config["models"][w.model]["runtime"],
+    shell:
+        "python -m cebra_pipe train-single --session {input.session:q} --split {input.split:q}"
+        " --model {params.model:q} --labels {params.labels:q} --seeds {params.seeds}"
+        " --device {params.device:q} --threads {threads} --outdir {params.outdir:q}"
+        " --checkpoints {params.checkpoints:q} > {log:q} 2>&1"
+
+
+_MULTI = f"{RESULTS}/multi/{{group}}/{{model}}/{{labels}}"
+
+
+def group_files(kind):
+    def files(wildcards):
+        members = GROUPS[wildcards.group]
+        if kind == "session":
+            return [session_file(a, s) for a, s in members]
+        return [split_file(a, s) for a, s in members]
+
+    return files
+
+
+rule train_multi:
+    input:
+        sessions=group_files("session"),
+        splits=group_files("split"),
+    output:
+        model=_seed_outputs(_MULTI, "model.pt"),
+        embeddings=_seed_outputs(_MULTI, "embeddings.npz"),
+        loss=_seed_outputs(_MULTI, "loss.tsv"),
+        provenance=_seed_outputs(_MULTI, "provenance.json"),
+    params:
+        model=lambda w: json_arg(cp_config.model_params(config, w.model)),
+        labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
+        seeds=",".join(map(str, SEEDS)),
+        device=config["device"],
+        outdir=_MULTI,
+        checkpoints=f"{RESULTS}/checkpoints/multi/{{group}}/{{model}}/{{labels}}",
+    log:
+        f"{RESULTS}/logs/train_multi/{{group}}/{{model}}/{{labels}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_multi/{{group}}/{{model}}/{{labels}}.tsv"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=lambda w: config["models"][w.model]["mem_mb"],
+        runtime=lambda w: config["models"][w.model]["runtime"],
+    shell:
+        "python -m cebra_pipe train-multi --sessions {input.sessions:q}"
+        " --splits {input.splits:q} --model {params.model:q} --labels {params.labels:q}"
+        " --seeds {params.seeds} --device {params.device:q} --threads {threads}"
+        " --outdir {params.outdir:q} --checkpoints {params.checkpoints:q} > {log:q} 2>&1"
