@@ -31,7 +31,8 @@ from cebra_pipe.io import atomic_write
 
 __all__ = ["PipelineError", "run", "json_arg", "sha256_file", "save_npz", "load_npz",
            "save_npy", "write_json", "write_tsv", "provenance", "write_provenance",
-           "Session", "load_session", "load_split", "relpath", "all_or_nothing"]
+           "Session", "load_session", "load_split", "relpath", "all_or_nothing",
+           "atomic_output"]
 
 #: Exit status for invalid input (bad data, bad config); 1 is left for crashes.
 EXIT_BAD_INPUT = 2
@@ -99,6 +100,21 @@ def relpath(path: str | os.PathLike) -> str:
 
 # ---------------------------------------------------------------------------- files
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """:func:`cebra_pipe.io.atomic_write` with ordinary permissions (0666 & ~umask)
+    instead of the temporary file's 0600, so that results can be shared."""
+    with atomic_write(path) as tmp:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+
+
 @contextlib.contextmanager
 def all_or_nothing(paths: Iterable[str | os.PathLike]) -> Iterator[None]:
     """Remove every path in ``paths`` if the block fails, so a step leaves all of its
@@ -153,7 +169,7 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     fixed timestamp so that equal arrays give equal files. Readable by ``np.load``
     without pickle.
     """
-    with atomic_write(path) as tmp:
+    with atomic_output(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             for name, value in arrays.items():
                 array = np.asarray(value)
@@ -183,20 +199,20 @@ def load_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write one array as ``.npy`` atomically (deterministic bytes)."""
-    with atomic_write(path) as tmp:
+    with atomic_output(path) as tmp:
         np.save(tmp, np.require(array, requirements="C"), allow_pickle=False)
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:
     """Write ``value`` as indented, key-sorted JSON atomically."""
     text = json.dumps(value, indent=2, sort_keys=True, default=_json_default) + "\n"
-    with atomic_write(path) as tmp:
+    with atomic_output(path) as tmp:
         tmp.write_text(text)
 
 
 def write_tsv(path: str | os.PathLike, frame: Any) -> None:
     """Write a pandas DataFrame as TSV atomically (full float precision, no index)."""
-    with atomic_write(path) as tmp:
+    with atomic_output(path) as tmp:
         frame.to_csv(tmp, sep="\t", index=False, float_format="%.10g", lineterminator="\n")
 
 

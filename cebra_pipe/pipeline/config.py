@@ -73,8 +73,9 @@ def find_schema_error(exc: BaseException) -> Any | None:
         if type(current).__name__ == "ValidationError" and hasattr(current, "absolute_path"):
             return current
         seen.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
-        if current.__cause__ is not None:
-            seen.append(current.__cause__)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                seen.append(linked)
     return None
 
 
@@ -249,6 +250,24 @@ def read_sheet(path: str | os.PathLike) -> Any:
     for column in frame.columns:
         frame[column] = frame[column].map(lambda v: v.strip() if isinstance(v, str) else v)
     return frame
+
+
+def check_columns(columns: Iterable[str], allowed: Iterable[str], required: Iterable[str],
+                  where: str = "sessions sheet") -> None:
+    """Unknown or missing column names of the sheet (empty cells hide them from the
+    per-row schema check)."""
+    columns, allowed = list(columns), list(allowed)
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        import difflib
+
+        hints = {c: difflib.get_close_matches(c, allowed, n=1) for c in unknown}
+        detail = ", ".join(f"'{c}'" + (f" (did you mean '{h[0]}'?)" if h else "")
+                           for c, h in hints.items())
+        raise ConfigError(f"{where}: unknown column(s) {detail}; allowed columns: {allowed}.")
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise ConfigError(f"{where}: missing required column(s) {missing}.")
 
 
 def parse_synthetic(source: str) -> tuple[str, dict[str, Any]]:

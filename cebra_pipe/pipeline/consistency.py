@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, load_npz, load_session,
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output,
+                                        load_npz, load_session,
                                         load_split, run, write_provenance, write_tsv)
 from cebra_pipe.pipeline.train import parse_seeds
-from cebra_pipe.io import atomic_write
 
 
 def _parser(step: str) -> argparse.ArgumentParser:
@@ -97,7 +96,7 @@ def _heatmap(frame: Any, ids: list[str], title: str, path: str) -> None:
         ax.text(0.5, 0.5, "not enough runs to compare", ha="center", va="center")
         ax.set_axis_off()
     fig.tight_layout()
-    with atomic_write(path) as tmp:
+    with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(fig)
 

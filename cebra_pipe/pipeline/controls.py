@@ -71,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             frames.append(pd.read_csv(path, sep="\t"))
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise PipelineError(f"decoding table '{path}' is missing or unreadable: {err}") from None
+            raise PipelineError(f"decoding table '{path}' is missing or unreadable: "
+                                f"{err}") from None
     table = compare(pd.concat(frames, ignore_index=True))
     with all_or_nothing([args.out, args.provenance]):
         write_tsv(args.out, table)

@@ -169,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "control": "shuffled" if spec["shuffle"] else "real",
                     "kind": "multi" if args.multi else "single", "seed": seed}
             for target in args.targets:
-                scores = decode_scores(train_emb, valid_emb, _target(session, target, split["train"]),
+                scores = decode_scores(train_emb, valid_emb,
+                                       _target(session, target, split["train"]),
                                        _target(session, target, split["valid"]),
                                        args.knn_neighbors)
                 rows += [{**base, "target": target, "metric": m, "value": v}

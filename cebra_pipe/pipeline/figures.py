@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cebra_pipe.io import atomic_write
-from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_session,
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output,
+                                        json_arg, load_session,
                                         load_split, run)
 from cebra_pipe.pipeline.train import parse_seeds
 
@@ -48,7 +48,7 @@ def _grid(n: int, width: int = 4) -> tuple[int, int]:
 
 
 def _save(fig, path: str) -> None:
-    with atomic_write(path) as tmp:
+    with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
 
 

@@ -13,10 +13,9 @@ int64, and ``meta`` (JSON); plus a provenance JSON.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

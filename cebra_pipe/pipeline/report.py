@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cebra_pipe.io import atomic_write
-from cebra_pipe.pipeline.common import PipelineError, all_or_nothing, json_arg, run
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output, json_arg,
+                                        run)
 
 STEP = "report"
 
@@ -101,13 +101,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         source = nbformat.read(template, as_version=4)
     except Exception as err:  # nbformat raises several unrelated types on bad files
-        raise PipelineError(f"report notebook '{template}' is not a valid notebook: {err}") from None
+        raise PipelineError(f"report notebook '{template}' is not a valid notebook: "
+                            f"{err}") from None
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in source.cells):
         raise PipelineError(f"report notebook '{template}' has no cell tagged 'parameters'.")
     roots = sorted({str(Path.cwd()), str(Path.cwd().resolve()), str(Path.home())},
                    key=len, reverse=True)
     with all_or_nothing([args.out_html, args.out_notebook]):
-        with atomic_write(args.out_notebook) as tmp:
+        with atomic_output(args.out_notebook) as tmp:
             try:
                 papermill.execute_notebook(str(template), str(tmp), parameters=args.parameters,
                                            kernel_name=args.kernel, cwd=os.getcwd(),
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         html = render_html(executed, show_code=args.show_code)
         for root in roots:
             html = html.replace(root.rstrip("/") + "/", "./")
-        with atomic_write(args.out_html) as tmp:
+        with atomic_output(args.out_html) as tmp:
             tmp.write_text(html, encoding="utf-8")
     print(f"report {template.name} -> {args.out_html} ({len(html) // 1024} KiB)")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -157,7 +156,8 @@ def plot_cohort_scores(frame: pd.DataFrame, target: str, metric: str, title: str
                label=sid, capsize=2)
     ax.set_xticks(x + width * (len(sids) - 1) / 2)
     ax.set_xticklabels(configs, rotation=30, ha="right")
-    ax.set_ylabel(f"{target} {METRIC_NAMES.get(metric, metric)} (valid)")
+    name = METRIC_NAMES.get(metric, metric)
+    ax.set_ylabel(f"{name} (valid)" if target == "-" else f"{target} {name} (valid)")
     ax.legend(fontsize=7, ncol=min(4, len(sids)))
     if title:
         ax.set_title(title)

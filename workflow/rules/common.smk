@@ -3,6 +3,8 @@
 
 import json
 import os
+
+import yaml
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -39,9 +41,10 @@ try:
 except cp_config.ConfigError as err:
     _stop(str(err))
 
-# Recorded in every provenance file (not a job parameter: editing one model must not
-# rerun the others).
-os.environ["CEBRA_PIPE_CONFIG_SHA256"] = sha256_json(config)
+# Recorded in every provenance file through the environment (not a job parameter:
+# editing one model must not rerun the others).
+CONFIG_SHA256 = sha256_json(config)
+shell.prefix(f"set -euo pipefail; export CEBRA_PIPE_CONFIG_SHA256={CONFIG_SHA256}; ")
 
 # ------------------------------------------------------------- sessions sheet
 try:
@@ -63,6 +66,14 @@ def _sheet_error(err):
 
 
 try:
+    _SHEET_SCHEMA = yaml.safe_load(
+        Path(workflow.basedir, "workflow", "schemas", "sessions.schema.yaml").read_text()
+    )
+    cp_config.check_columns(_SHEET.columns, _SHEET_SCHEMA["properties"],
+                            _SHEET_SCHEMA["required"], f"sessions sheet '{config['sessions']}'")
+except cp_config.ConfigError as err:
+    _stop(str(err))
+try:
     validate(_SHEET, "../schemas/sessions.schema.yaml")
 except WorkflowError as err:
     _stop(_sheet_error(err))
@@ -82,6 +93,8 @@ SINGLE = cp_config.single_variants(config)
 MULTI = cp_config.multi_variants(config)
 ALIGN_LABEL = cp_config.align_label(config)
 RESULTS = "results"
+# Conda environment of every rule (used with --software-deployment-method conda).
+CONDA_ENV = os.path.relpath(os.path.join(workflow.basedir, "environment.yml"), os.path.join(workflow.basedir, "workflow", "rules"))
 
 
 def sessions_of(animal):
@@ -170,10 +183,9 @@ def animal_report_inputs(animal):
                   f"{RESULTS}/figures/{animal}/{session}/loss.png",
                   f"{RESULTS}/figures/{animal}/{session}/embeddings.png"]
         files += decode_targets(animal, session)
-        files += runs_consistency_targets(animal, session)
-        for v in SINGLE:
-            files += single_outputs(animal, session, v.model, v.labels, "loss.tsv")
-            files += single_outputs(animal, session, v.model, v.labels, "embedding_valid.npy")
+        files += runs_consistency_targets(animal, session, "png")
+    # The loss and embedding files the notebook also reads are inputs of the figures
+    # rule; listing them again here would only slow down building the DAG.
     return files
 
 
@@ -187,3 +199,67 @@ def all_targets():
     targets += [f"{RESULTS}/report/{animal}.html" for animal in ANIMALS]
     targets += cohort_tables()
     return targets
+
+
+# ------------------------------------------------------- input functions
+def ingest_inputs(wildcards):
+    """The data files a row reads (none for synthetic sources), for rerun tracking."""
+    row = ROW[(wildcards.animal, wildcards.session)]
+    files = {}
+    for field in ("neural_file", "label_file"):
+        value = row.get(field)
+        if value and not value.startswith(cp_config.SYNTHETIC_PREFIX):
+            files[field] = value
+    return files
+
+
+def _seed_outputs(prefix, name):
+    return [f"{prefix}/seed{s}/{name}" for s in SEEDS]
+
+
+def group_files(kind):
+    def files(wildcards):
+        members = GROUPS[wildcards.group]
+        if kind == "session":
+            return [session_file(a, s) for a, s in members]
+        return [split_file(a, s) for a, s in members]
+
+    return files
+
+
+def consistency_datasets_inputs(wildcards):
+    members = GROUPS[wildcards.group]
+    split = config["consistency"]["split"]
+    files = {
+        "sessions": [session_file(a, s) for a, s in members],
+        "splits": [split_file(a, s) for a, s in members],
+    }
+    if wildcards.kind == "single":
+        files["embeddings"] = [
+            path
+            for a, s in members
+            for path in single_outputs(a, s, wildcards.model, wildcards.labels, f"embedding_{split}.npy")
+        ]
+    else:
+        files["embeddings"] = [
+            f"{multi_dir(wildcards.group, wildcards.model, wildcards.labels)}/seed{seed}/embeddings.npz"
+            for seed in SEEDS
+        ]
+    return files
+
+
+def table_inputs(wildcards):
+    name = wildcards.table
+    if name == "sessions":
+        return {"inputs": [session_file(a, s) for a, s in ROW],
+                "splits": [split_file(a, s) for a, s in ROW]}
+    if name == "decoding":
+        files = [p for a, s in ROW for p in decode_targets(a, s)] + multi_decode_targets()
+    elif name == "controls":
+        files = [f"{RESULTS}/controls/{a}/{s}.tsv" for a, s in ROW]
+    else:
+        files = [p for a, s in ROW for p in runs_consistency_targets(a, s)]
+        files += datasets_consistency_targets()
+    return {"inputs": files, "splits": []}
+
+NOTEBOOKS = os.path.relpath(os.path.join(workflow.basedir, "notebooks"))

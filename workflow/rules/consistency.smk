@@ -4,6 +4,8 @@
 
 
 rule consistency_runs:
+    conda:
+        CONDA_ENV
     input:
         embeddings=lambda w: single_outputs(
             w.animal, w.session, w.model, w.labels, f"embedding_{config['consistency']['split']}.npy"
@@ -36,28 +38,9 @@ rule consistency_runs:
         " --figure {output.figure:q} --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
-def consistency_datasets_inputs(wildcards):
-    members = GROUPS[wildcards.group]
-    split = config["consistency"]["split"]
-    files = {
-        "sessions": [session_file(a, s) for a, s in members],
-        "splits": [split_file(a, s) for a, s in members],
-    }
-    if wildcards.kind == "single":
-        files["embeddings"] = [
-            path
-            for a, s in members
-            for path in single_outputs(a, s, wildcards.model, wildcards.labels, f"embedding_{split}.npy")
-        ]
-    else:
-        files["embeddings"] = [
-            f"{multi_dir(wildcards.group, wildcards.model, wildcards.labels)}/seed{seed}/embeddings.npz"
-            for seed in SEEDS
-        ]
-    return files
-
-
 rule consistency_datasets:
+    conda:
+        CONDA_ENV
     input:
         unpack(consistency_datasets_inputs),
     output:

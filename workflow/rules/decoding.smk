@@ -4,6 +4,8 @@
 
 
 rule decode:
+    conda:
+        CONDA_ENV
     input:
         session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
         split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
@@ -40,6 +42,8 @@ rule decode:
 
 
 rule decode_multi:
+    conda:
+        CONDA_ENV
     input:
         sessions=group_files("session"),
         splits=group_files("split"),
@@ -77,6 +81,8 @@ rule decode_multi:
 
 
 rule controls:
+    conda:
+        CONDA_ENV
     input:
         decoding=lambda w: decode_targets(w.animal, w.session),
     output:

@@ -2,18 +2,9 @@
 # 2. split: deterministic train/valid split of that session.
 
 
-def ingest_inputs(wildcards):
-    """The data files a row reads (none for synthetic sources), for rerun tracking."""
-    row = ROW[(wildcards.animal, wildcards.session)]
-    files = {}
-    for field in ("neural_file", "label_file"):
-        value = row.get(field)
-        if value and not value.startswith(cp_config.SYNTHETIC_PREFIX):
-            files[field] = value
-    return files
-
-
 rule ingest:
+    conda:
+        CONDA_ENV
     input:
         unpack(ingest_inputs),
     output:
@@ -38,6 +29,8 @@ rule ingest:
 
 
 rule split:
+    conda:
+        CONDA_ENV
     input:
         session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
     output:

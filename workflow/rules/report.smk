@@ -2,18 +2,16 @@
 #    HTML (one per animal and a cohort overview). Figures and tables are also
 #    registered with report() for `snakemake --report report.html`.
 
-NOTEBOOKS = os.path.relpath(os.path.join(workflow.basedir, "notebooks"))
-
-
 rule figures:
+    conda:
+        CONDA_ENV
     input:
         session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
         split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
         loss=lambda w: [p for v in SINGLE
                         for p in single_outputs(w.animal, w.session, v.model, v.labels, "loss.tsv")],
-        valid=lambda w: [p for v in SINGLE
-                         for p in single_outputs(w.animal, w.session, v.model, v.labels,
-                                                 "embedding_valid.npy")],
+        valid=lambda w: [f"{single_dir(w.animal, w.session, v.model, v.labels)}/seed{SEEDS[0]}/embedding_valid.npy"
+                         for v in SINGLE],
     output:
         loss=report(
             f"{RESULTS}/figures/{{animal}}/{{session}}/loss.png",
@@ -50,22 +48,9 @@ rule figures:
         " --loss-figure {output.loss:q} --embedding-figure {output.embeddings:q} > {log:q} 2>&1"
 
 
-def table_inputs(wildcards):
-    name = wildcards.table
-    if name == "sessions":
-        return {"inputs": [session_file(a, s) for a, s in ROW],
-                "splits": [split_file(a, s) for a, s in ROW]}
-    if name == "decoding":
-        files = [p for a, s in ROW for p in decode_targets(a, s)] + multi_decode_targets()
-    elif name == "controls":
-        files = [f"{RESULTS}/controls/{a}/{s}.tsv" for a, s in ROW]
-    else:
-        files = [p for a, s in ROW for p in runs_consistency_targets(a, s)]
-        files += datasets_consistency_targets()
-    return {"inputs": files, "splits": []}
-
-
 rule table:
+    conda:
+        CONDA_ENV
     input:
         unpack(table_inputs),
     output:
@@ -93,6 +78,8 @@ rule table:
 
 
 rule report_animal:
+    conda:
+        CONDA_ENV
     input:
         notebook=f"{NOTEBOOKS}/animal.ipynb",
         sessions_table=f"{RESULTS}/tables/sessions.tsv",
@@ -132,6 +119,8 @@ rule report_animal:
 
 
 rule report_overview:
+    conda:
+        CONDA_ENV
     input:
         notebook=f"{NOTEBOOKS}/overview.ipynb",
         tables=cohort_tables(),

@@ -4,14 +4,12 @@
 # killed job resumes from its last checkpoint after `--rerun-incomplete`.
 
 
-def _seed_outputs(prefix, name):
-    return [f"{prefix}/seed{s}/{name}" for s in SEEDS]
-
-
 _SINGLE = f"{RESULTS}/single/{{animal}}/{{session}}/{{model}}/{{labels}}"
 
 
 rule train_single:
+    conda:
+        CONDA_ENV
     input:
         session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
         split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
@@ -47,17 +45,9 @@ rule train_single:
 _MULTI = f"{RESULTS}/multi/{{group}}/{{model}}/{{labels}}"
 
 
-def group_files(kind):
-    def files(wildcards):
-        members = GROUPS[wildcards.group]
-        if kind == "session":
-            return [session_file(a, s) for a, s in members]
-        return [split_file(a, s) for a, s in members]
-
-    return files
-
-
 rule train_multi:
+    conda:
+        CONDA_ENV
     input:
         sessions=group_files("session"),
         splits=group_files("split"),

@@ -1,0 +1,160 @@
+"""End to end on CPU with the .test config: outputs, provenance, reports, reanalysis,
+reproducibility, the Snakemake report, and the HTML report in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline_helpers import (REPO, ci_rows, file_hashes, load_test_config, planned_jobs,
+                              snakemake, synthetic_row, write_workdir)
+
+pytestmark = pytest.mark.slow
+
+RESULT_PATTERNS = ("results/single/**/*.npy", "results/single/**/loss.tsv",
+                   "results/multi/**/embeddings.npz", "results/multi/**/loss.tsv",
+                   "results/decoding/**/*.tsv", "results/controls/**/*.tsv",
+                   "results/consistency/**/*.tsv", "results/tables/*.tsv",
+                   "results/sessions/**/*.npz", "results/splits/**/*.npz")
+
+
+def planned(output: str, rule: str) -> list[dict[str, str]]:
+    """Wildcards of every planned job of ``rule`` in ``snakemake -n`` output."""
+    jobs, current = [], None
+    for line in output.splitlines():
+        stripped = line.strip()
+        if re.match(r"^(local)?rule \w+:$", stripped):
+            current = stripped.split()[-1].rstrip(":")
+            if current == rule:
+                jobs.append({})
+        elif current == rule and stripped.startswith("wildcards:"):
+            jobs[-1] = dict(kv.split("=", 1) for kv in stripped[len("wildcards:"):].split(", "))
+    return jobs
+
+
+def test_outputs_and_scores(ci_run):
+    results = ci_run / "results"
+    for name in ("overview", "rat1", "rat2"):
+        html = results / "report" / f"{name}.html"
+        assert html.is_file() and html.stat().st_size > 50_000
+    decoding = pd.read_csv(results / "tables" / "decoding.tsv", sep="\t")
+    assert set(decoding["kind"]) == {"single", "multi"}
+    assert set(decoding["metric"]) == {"r2", "median_abs_error", "accuracy", "gof_bits",
+                                       "infonce"}
+    # sessions x configurations x seeds x (r2, error, accuracy, gof, infonce)
+    assert len(decoding[decoding["kind"] == "single"]) == 2 * 3 * 2 * 5
+    controls = pd.read_csv(results / "tables" / "controls.tsv", sep="\t")
+    assert set(controls["label_set"]) == {"position"}
+    consistency = pd.read_csv(results / "tables" / "consistency.tsv", sep="\t")
+    assert {"runs", "sessions"} <= set(consistency["between"])
+    assert set(consistency[consistency["between"] == "sessions"]["kind"]) == {"single", "multi"}
+    loss = pd.read_csv(results / "single" / "rat1" / "s1" / "time" / "none" / "seed0" / "loss.tsv",
+                       sep="\t")
+    assert len(loss) == load_test_config()["models"]["time"]["max_iterations"]
+    for job in ("train_single", "ingest", "report_animal"):
+        assert list((results / "logs" / job).rglob("*.log"))
+        assert list((results / "benchmarks" / job).rglob("*.tsv"))
+    assert not list((results / "checkpoints").rglob("*.pt"))
+
+
+def test_every_result_has_provenance(ci_run):
+    results = ci_run / "results"
+    for folder in (results / "single").rglob("seed*"):
+        record = json.loads((folder / "provenance.json").read_text())
+        assert record["seeds"] == [int(folder.name[4:])]
+        assert len(record["config_sha256"]) == 64
+        assert all(len(h) == 64 for h in record["inputs"].values())
+        assert {"torch", "numpy", "cebra_pipe", "python"} <= set(record["versions"])
+    for table in (results / "decoding").rglob("*.tsv"):
+        assert table.with_suffix(".provenance.json").is_file()
+    text = "".join(p.read_text() for p in results.rglob("*provenance.json"))
+    assert str(ci_run) not in text and str(ci_run.resolve()) not in text
+
+
+def test_reports_embed_no_absolute_paths(ci_run):
+    forbidden = [str(ci_run), str(ci_run.resolve()), str(REPO), str(Path.home()) + "/",
+                 "site-packages", "/tmp/"]
+    for path in list((ci_run / "results" / "report").rglob("*.html")) + list(
+            (ci_run / "results" / "report").rglob("*.ipynb")):
+        text = path.read_text()
+        found = [f for f in forbidden if f in text]
+        assert not found, f"{path.name} embeds {found}"
+
+
+def test_snakemake_report(ci_run, tmp_path):
+    result = snakemake(ci_run, "--report", "report.html", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = ci_run / "report.html"
+    assert report.stat().st_size > 100_000
+    text = report.read_text(errors="replace")
+    for category in ("Notebook reports", "Consistency", "Hypothesis tests", "Cohort tables"):
+        assert category in text
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
+        "google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs headless Chromium (Debian: chromium)")
+def test_html_report_renders_in_chromium(ci_run, tmp_path):
+    browser = _chromium()
+    page = (ci_run / "results" / "report" / "overview.html").resolve().as_uri()
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=5000"]
+    dom = subprocess.run(flags + ["--dump-dom", page], capture_output=True, text=True,
+                         timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "cohort overview" in dom.stdout and dom.stdout.count("<img") >= 3
+    shot = tmp_path / "overview.png"
+    subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,1600", page],
+                   capture_output=True, timeout=180)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.std() > 0.02, "the rendered page is blank"
+
+
+def test_rerun_does_nothing_and_reanalysis_runs_only_what_changed(ci_run, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(ci_run, workdir, symlinks=True)  # keeps mtimes and .snakemake metadata
+    nothing = snakemake(workdir, "-n", timeout=300)
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr, nothing.stdout[-3000:]
+
+    # Adding an animal: only its jobs (and the cohort-level ones) run.
+    rows = ci_rows() + [synthetic_row("rat3")]
+    write_workdir(workdir, load_test_config(), rows)
+    result = snakemake(workdir, "-n", timeout=300)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-3000:]
+    for rule in ("ingest", "split", "train_single", "decode", "figures", "report_animal"):
+        animals = {job.get("animal") for job in planned(text, rule)}
+        assert animals == {"rat3"}, f"{rule} would run for {animals}"
+    assert planned_jobs(text)["train_single"] == 3
+
+    # Changing one model's parameter: only that model's jobs rerun.
+    write_workdir(workdir, load_test_config(), ci_rows())
+    config = load_test_config()
+    config["models"]["time"]["learning_rate"] = 0.002
+    write_workdir(workdir, config, ci_rows())
+    result = snakemake(workdir, "-n", timeout=300)
+    text = result.stdout + result.stderr
+    trained = planned(text, "train_single")
+    assert trained and {j["model"] for j in trained} == {"time"}, trained
+    assert {j["model"] for j in planned(text, "decode")} == {"time"}
+    assert not planned(text, "ingest") and not planned(text, "train_multi")
+
+
+def test_same_config_gives_bit_identical_results(ci_run, tmp_path):
+    again = write_workdir(tmp_path / "again", load_test_config(), ci_rows())
+    snakemake(again, "--cores", "2", "--until", "table", check=True)
+    first, second = file_hashes(ci_run, RESULT_PATTERNS), file_hashes(again, RESULT_PATTERNS)
+    assert len(first) > 50
+    assert first == second, sorted(k for k in first if first[k] != second.get(k))
