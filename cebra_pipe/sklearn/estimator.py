@@ -281,6 +281,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
             time_offset=offset, delta=self.delta, seed=seed)
 
     def _prepare(self, X, y: tuple) -> tuple[list[SessionData], bool]:
+        y = tuple(label for label in y if label is not None)  # fit(X, None): no labels
         multi = is_multisession(X)
         if multi:
             return check_sessions(X, y), True
@@ -307,7 +308,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
         expected = self.n_features_in_ if multi else [self.n_features_in_]
         got = [s.neural.shape[1] for s in sessions]
         if got != list(np.atleast_1d(expected)):
-            raise ValueError(f"The model expects {expected} neurons, got {got if multi else got[0]}.")
+            raise ValueError(f"X has {got if multi else got[0]} features, but CEBRA is expecting "
+                             f"{self.n_features_in_} features as input (neurons); partial_fit "
+                             "continues training the fitted model on the same neurons.")
         if sessions[0].label_kind != self.label_kind_:
             raise ValueError(f"The model was trained with {self.label_kind_} labels, got "
                              f"{sessions[0].label_kind} labels.")
@@ -430,9 +433,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
             self.solver_._encoder(session_id)  # validates session_id
             expected = self.n_features_in_[int(session_id)]
         if neural.shape[1] != expected:
-            raise ValueError(f"X has {neural.shape[1]} neurons but the model"
-                             f"{'' if session_id is None else f' (session {session_id})'} "
-                             f"expects {expected}.")
+            raise ValueError(f"X has {neural.shape[1]} features, but CEBRA is expecting "
+                             f"{expected} features as input (neurons"
+                             f"{'' if session_id is None else f' of session {session_id}'}).")
         if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         embedding = self.solver_.transform(torch.from_numpy(neural), session_id=session_id,
@@ -441,7 +444,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return embedding.cpu().numpy()
 
     def fit_transform(self, X, *y, **fit_params) -> np.ndarray:
-        """``fit(X, *y)`` then ``transform(X)``."""
+        """``fit(X, *y)`` then ``transform(X)``; ``y=`` (scikit-learn style) adds a label."""
+        if "y" in fit_params:
+            y = (*y, fit_params.pop("y"))
         return self.fit(X, *y, **fit_params).transform(X)
 
     def to(self, device: str) -> "CEBRA":
@@ -507,7 +512,10 @@ class CEBRA(TransformerMixin, BaseEstimator):
     def _restore(self, fitted: dict, state: dict) -> None:
         multi = fitted["num_sessions_"] is not None
         dims = fitted["n_features_in_"] if multi else [fitted["n_features_in_"]]
-        self._build([SessionData(neural=np.zeros((1, d), np.float32)) for d in dims], multi)
+        # Placeholder labels: _build only checks that hybrid models have continuous ones.
+        labels = np.zeros((1, fitted["label_dims_"] or 1), np.float32)
+        self._build([SessionData(neural=np.zeros((1, d), np.float32), continuous=labels)
+                     for d in dims], multi)
         self.label_kind_, self.label_dims_ = fitted["label_kind_"], fitted["label_dims_"]
         self.offset_ = Offset(*fitted["offset_"])
         self._fit_calls = fitted["fit_calls"]
@@ -518,6 +526,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = self.random_state is None
         return tags
 

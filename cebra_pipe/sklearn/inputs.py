@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 import torch
 
 # A 1-D float label with this few distinct whole-number values was almost surely
@@ -35,15 +36,30 @@ class SessionData:
 
 def as_array(data, name: str) -> np.ndarray:
     """``data`` (numpy, torch, pandas or nested lists) as a numeric numpy array."""
+    if data is None:
+        raise TypeError(f"{name} is None; expected an array of numbers.")
     if isinstance(data, torch.Tensor):
         data = data.detach().cpu().numpy()
+    if scipy.sparse.issparse(data):
+        raise TypeError(f"{name} is a sparse matrix ({type(data).__name__}); sparse input is "
+                        f"not supported, pass dense data ({name}.toarray()).")
     array = np.asarray(data)
+    if array.dtype == object:  # e.g. numbers in an object column: infer their type
+        inferred = np.asarray(array.tolist())
+        if inferred.dtype == bool or np.issubdtype(inferred.dtype, np.number):
+            array = inferred
+        else:
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{name} must be numeric: {error}") from None
     if array.dtype == bool:
         array = array.astype(np.int64)
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{name}: Complex data not supported (dtype {array.dtype}); CEBRA "
+                         "needs real-valued data.")
     if not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real-valued, got dtype {array.dtype}.")
     return array
 
 
@@ -51,10 +67,15 @@ def check_neural(data, name: str = "X") -> np.ndarray:
     """A finite ``(time, neurons)`` float32 array with both dimensions > 0."""
     array = as_array(data, name)
     if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (time, neurons), got shape {array.shape}; "
-                         "reshape 1-D data with X.reshape(-1, 1).")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {array.shape}.")
+        raise ValueError(f"{name} must be 2-D (time, neurons), got shape {array.shape}. "
+                         f"Reshape your data: {name}.reshape(-1, 1) for one neuron, "
+                         f"{name}.reshape(1, -1) for one time step.")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: 0 sample(s) (shape={array.shape}) while a minimum "
+                         "of 1 is required.")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} is empty: 0 feature(s) (shape={array.shape}) while a minimum "
+                         "of 1 is required.")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values "
                          f"({int((~np.isfinite(array)).sum())} entries).")
