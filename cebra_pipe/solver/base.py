@@ -186,7 +186,9 @@ class Solver:
         directory = Path(directory)
         path = directory / f"checkpoint_{step:08d}.pt"
         with atomic_write(path) as tmp:
-            torch.save({**self.state_dict(), "step": step, "loader": loader.state_dict()}, tmp)
+            # torch's global RNG drives dropout: without it a resumed run would diverge.
+            torch.save({**self.state_dict(), "step": step, "loader": loader.state_dict(),
+                        "torch_rng": torch.get_rng_state(), **_cuda_rng_state()}, tmp)
         for old in directory.glob("checkpoint_*.pt"):
             if old != path and _CHECKPOINT.search(old.name):
                 old.unlink(missing_ok=True)
@@ -200,6 +202,9 @@ class Solver:
         state = torch.load(found[-1], map_location="cpu", weights_only=True)
         self.load_state_dict(state)
         loader.load_state_dict(state["loader"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(list(state["cuda_rng"]))
         return int(state["step"])
 
     # -- inference ----------------------------------------------------------------------
@@ -231,6 +236,12 @@ class Solver:
                                        self._autocast)
         finally:
             encoder.train(was_training)
+
+
+def _cuda_rng_state() -> dict:
+    if not torch.cuda.is_available():
+        return {}
+    return {"cuda_rng": torch.stack(torch.cuda.get_rng_state_all())}
 
 
 def transform_recording(encoder: nn.Module, recording: torch.Tensor, pad: bool,

@@ -320,10 +320,6 @@ def test_checkpoint_resume_matches_an_uninterrupted_fit(tmp_path, mode):
     _run_interrupted_then_resume(tmp_path, params, args, kwargs)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Known bug outside the estimator: Solver.save_checkpoint (cebra_pipe/solver/base.py) "
-    "does not store torch's RNG state that drives dropout, so a resumed fit of a dropout "
-    "model draws different dropout masks than an uninterrupted one."))
 def test_checkpoint_resume_with_dropout(tmp_path):
     params = dict(FAST, max_iterations=10, model_architecture="offset36-model-dropout")
     _run_interrupted_then_resume(tmp_path, params, (np.tile(NEURAL, (2, 1)),), {})
