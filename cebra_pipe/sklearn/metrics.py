@@ -46,10 +46,28 @@ def _check_fitted(model: Any) -> None:
                              "fit before computing metrics.")
 
 
+def _check_labels_match(model: Any, sessions: list) -> None:
+    """The evaluation labels must be of the kind (and width) the model was trained on;
+    loaders would otherwise silently fall back to another sampling scheme."""
+    for session in sessions:
+        if session.label_kind != model.label_kind_:
+            raise ValueError(f"The model was trained with {model.label_kind_} labels, got "
+                             f"{session.label_kind} labels; pass labels of the same kind as "
+                             "for fit.")
+        dims = getattr(model, "label_dims_", None)
+        if dims is not None and session.continuous is not None \
+                and session.continuous.shape[1] != dims:
+            raise ValueError(f"The model was trained on {dims}-D continuous labels, got "
+                             f"{session.continuous.shape[1]}-D continuous labels.")
+
+
 def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
                        num_batches: int, seed: int):
     """Loader of fresh batches of ``(X, y)`` and the encoder(s) to evaluate them with."""
     sessions, multi = model._prepare(X, y)
+    if model.num_sessions_ is None and multi:
+        raise ValueError(f"X is a list of {len(sessions)} sessions but the model was trained "
+                         "on a single session; pass one (time, neurons) array.")
     if model.num_sessions_ is not None and not multi:
         if session_id is None:
             raise ValueError(f"The model was trained on {model.num_sessions_} sessions: pass "
@@ -60,12 +78,19 @@ def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
         if sessions[0].neural.shape[1] != expected:
             raise ValueError(f"X has {sessions[0].neural.shape[1]} neurons but session "
                              f"{session_id} of the model expects {expected}.")
+        _check_labels_match(model, sessions)
         loader = model.make_loader(sessions, num_batches, seed, encoder=encoder)
         return loader, encoder
     if session_id not in (None, 0) or (multi and session_id is not None):
         raise ValueError(f"session_id={session_id} does not apply here: it selects one "
                          "session of a multi-session model evaluated on one recording.")
+    expected = list(model.n_features_in_) if multi else [model.n_features_in_]
+    got = [session.neural.shape[1] for session in sessions]
+    if got != expected:
+        raise ValueError(f"X has {got if multi else got[0]} neurons but the model expects "
+                         f"{expected if multi else expected[0]}.")
     model._check_compatible(sessions, multi)
+    _check_labels_match(model, sessions)
     return model.make_loader(sessions, num_batches, seed), model.solver_.model
 
 
@@ -76,8 +101,9 @@ def _mean_infonce(model: Any, X: Any, y: tuple, session_id: int | None, num_batc
 
     from cebra_pipe.solver import MultiSessionSolver, SingleSessionSolver
 
-    if int(num_batches) < 1:
-        raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
+    if isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer)) \
+            or num_batches < 1:
+        raise ValueError(f"num_batches must be an integer >= 1, got {num_batches!r}.")
     loader, encoder = _evaluation_loader(model, X, y, session_id, int(num_batches), seed)
     # A plain (non-hybrid) solver scores behaviour positives only, so hybrid models
     # are judged on the labels, like behaviour models.
