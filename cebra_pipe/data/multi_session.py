@@ -5,7 +5,7 @@ from __future__ import annotations
 from cebra_pipe.data.datasets import DatasetCollection
 from cebra_pipe.data.datatypes import Batch, MultiSessionBatch
 from cebra_pipe.data.loaders import Loader
-from cebra_pipe.data.samplers import MultiSessionSampler
+from cebra_pipe.data.samplers import MultiSessionSampler, make_host_generator
 
 
 class _MultiSessionLoader(Loader):
@@ -19,13 +19,25 @@ class _MultiSessionLoader(Loader):
             raise TypeError(f"dataset must be a DatasetCollection, got {type(dataset).__name__}.")
         super().__init__(dataset, num_steps, batch_size, seed)
         self.time_offset, self.delta = int(time_offset), delta
+        # Owned by the loader (not the sampler) so that state_dict() captures it.
+        self.host_generator = make_host_generator(self.generator)
 
     def _configuration(self) -> tuple:
         return (tuple(ds.offset for ds in self.dataset), self.device)
 
     def _build_sampler(self) -> MultiSessionSampler:
         return MultiSessionSampler(self.dataset, self.generator, self.conditional,
-                                   time_offset=self.time_offset, delta=self.delta)
+                                   time_offset=self.time_offset, delta=self.delta,
+                                   host_generator=self.host_generator)
+
+    def state_dict(self) -> dict:
+        """Generator states (device and host): restoring them replays the same batches."""
+        return {**super().state_dict(), "host_generator": self.host_generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if "host_generator" in state:
+            self.host_generator.set_state(state["host_generator"].cpu())
 
     def get_indices(self, num_samples: int):
         """``(reference, positive, negative, permutation)`` lists, one entry per session."""

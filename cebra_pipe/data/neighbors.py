@@ -23,6 +23,8 @@ _LEVEL_RATIO = 2  # width ratio of successive grids
 _MIN_CELLS = 16  # a grid with fewer occupied cells costs as much as a scan
 _PAIR_BUDGET = 2 ** 22  # (query, candidate) pairs evaluated at once
 _BRUTE_FORCE_CHUNK = 2 ** 24  # distance-matrix entries evaluated at once
+_MAX_CATEGORIES = 16  # a column with at most this many distinct values is categorical
+_MAX_GROUPS = 64  # split by the categorical columns when they form at most this many groups
 
 
 class NearestNeighbors:
@@ -44,20 +46,78 @@ class NearestNeighbors:
         self.starts = torch.cumsum(self.counts, 0) - self.counts
         self.dim = points.shape[1]
         self.grids: list[_Grid] = []
-        if 1 < self.dim <= _MAX_GRID_DIMS and len(unique) > 64:
+        self.groups: list[tuple[torch.Tensor, NearestNeighbors]] = []
+        if self.dim > 1 and len(unique) > 64:
+            self._split_categorical(generator)
+        if not self.groups and 1 < self.dim <= _MAX_GRID_DIMS and len(unique) > 64:
             self._build_grid()
 
     def query(self, targets: torch.Tensor) -> torch.Tensor:
         """Rows ``(b,)`` of the points nearest to ``targets (b, d)`` (Euclidean)."""
         if targets.dim() == 1:
             targets = targets[:, None]
+        return self._draw_member(self._nearest_unique(targets))
+
+    def _nearest_unique(self, targets: torch.Tensor) -> torch.Tensor:
+        """Index into ``unique`` of the nearest unique point to each of ``targets (b, d)``."""
+        if self.groups:
+            return self._nearest_by_group(targets)
         if self.dim == 1:
-            nearest = self._nearest_sorted(targets[:, 0])
-        elif self.grids:
-            nearest = self._nearest_grid(targets)
-        else:
-            nearest = self._nearest_brute_force(targets)
-        return self._draw_member(nearest)
+            return self._nearest_sorted(targets[:, 0])
+        if self.grids:
+            return self._nearest_grid(targets)
+        return self._nearest_brute_force(targets)
+
+    def _split_categorical(self, generator: torch.Generator) -> None:
+        """One index over the continuous columns per combination of categorical ones.
+
+        Labels such as ``[position, right, left]`` mix a continuous column with
+        binary ones. A target off the binary lattice (``right = -1`` after adding an
+        observed change) is a whole unit away from every point, which a cubic grid
+        fine enough for the position can only answer by scanning everything. Within
+        one combination of categorical values their contribution to the distance is
+        a constant, so the nearest point overall is the nearest of the per-group
+        nearest points, each found by an exact search over the continuous columns.
+        """
+        categorical = [j for j in range(self.dim)
+                       if len(torch.unique(self.unique[:, j])) <= _MAX_CATEGORIES]
+        continuous = [j for j in range(self.dim) if j not in categorical]
+        if not categorical or not continuous:
+            return
+        keys, group_of = torch.unique(self.unique[:, categorical], dim=0, return_inverse=True)
+        if len(keys) > _MAX_GROUPS:
+            return
+        self.continuous_columns = torch.tensor(continuous, device=self.unique.device)
+        self.categorical_columns = torch.tensor(categorical, device=self.unique.device)
+        self.group_keys = keys
+        for g in range(len(keys)):
+            rows = torch.nonzero(group_of == g).flatten()
+            # rows are unique and share their categorical values: the continuous parts
+            # are unique too, so each sub-index entry is exactly one of ``rows``
+            sub = NearestNeighbors(self.unique[rows][:, self.continuous_columns], generator)
+            self.groups.append((rows[sub.members[sub.starts]], sub))
+
+    def _nearest_by_group(self, targets: torch.Tensor) -> torch.Tensor:
+        """Search the group whose categorical values are closest first, then only the
+        groups whose categorical distance alone still beats the best point found."""
+        sub_targets = targets[:, self.continuous_columns]
+        lower = ((targets[:, None, self.categorical_columns] - self.group_keys) ** 2).sum(-1)
+        first = lower.argmin(1)
+        best = torch.zeros(len(targets), dtype=torch.long, device=targets.device)
+        best_dist = torch.full((len(targets),), math.inf, dtype=targets.dtype,
+                               device=targets.device)
+        for initial in (True, False):
+            for g, (rows, sub) in enumerate(self.groups):
+                select = first == g if initial else (first != g) & (lower[:, g] < best_dist)
+                which = torch.nonzero(select).flatten()
+                if len(which) == 0:
+                    continue
+                found = rows[sub._nearest_unique(sub_targets[which])]
+                dist = ((self.unique[found] - targets[which]) ** 2).sum(1)
+                better = dist < best_dist[which]
+                best[which[better]] = found[better]
+                best_dist[which[better]] = dist[better]
+        return best
 
     def _draw_member(self, unique_index: torch.Tensor) -> torch.Tensor:
         count = self.counts[unique_index]

@@ -221,6 +221,12 @@ def make_generator(seed: int | None, device: torch.device | str) -> torch.Genera
     return generator
 
 
+def make_host_generator(generator: torch.Generator) -> torch.Generator:
+    """A CPU generator seeded by one draw from ``generator``."""
+    return torch.Generator().manual_seed(
+        int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device)))
+
+
 class MultiSessionSampler:
     """References in every session, positives in another session with a matching label.
 
@@ -235,13 +241,15 @@ class MultiSessionSampler:
         The sessions.
     generator
         Source of all randomness on the sessions' device.
+    host_generator
+        CPU generator of the session permutations; seeded from ``generator`` if not given.
     conditional
         ``"time_delta"``, ``"delta_normal"``, ``"discrete"`` or ``"time"``.
     """
 
     def __init__(self, datasets: DatasetCollection, generator: torch.Generator,
                  conditional: str = "time_delta", time_offset: int = 1,
-                 delta: float | None = None):
+                 delta: float | None = None, host_generator: torch.Generator | None = None):
         self.datasets, self.generator, self.conditional = datasets, generator, conditional
         kind = {"time_delta": "time_delta", "delta_normal": "delta_normal",
                 "discrete": "discrete", "time": "time"}.get(conditional)
@@ -254,8 +262,8 @@ class MultiSessionSampler:
             self._check_shared_classes()
         # The session permutation is drawn on the host: it steers Python-level
         # indexing, and a device generator would force a synchronisation per step.
-        self.host_generator = torch.Generator().manual_seed(
-            int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device)))
+        self.host_generator = (make_host_generator(generator) if host_generator is None
+                               else host_generator)
 
     def _check_shared_classes(self) -> None:
         reference = self.samplers[0].members.classes.cpu()
