@@ -1,0 +1,281 @@
+"""Tests of ``cebra_pipe.data.neighbors.NearestNeighbors`` against brute force."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cebra_pipe.data.neighbors import NearestNeighbors
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _brute_force_min(points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Squared distance from each target to its nearest point, float64."""
+    points, targets = points.double(), targets.double()
+    if points.dim() == 1:
+        points, targets = points[:, None], targets[:, None]
+    # no matrix-multiplication shortcut: that one loses ~1e-11 to cancellation
+    dist = torch.cdist(targets, points, compute_mode="donot_use_mm_for_euclid_dist")
+    return dist.min(1).values ** 2
+
+
+def _assert_exact(points: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,
+                  atol: float = 0.0) -> None:
+    """``rows`` index points at the minimal distance (exactly, for float64 inputs)."""
+    assert rows.shape == (len(targets),)
+    assert rows.dtype == torch.long
+    assert int(rows.min()) >= 0 and int(rows.max()) < len(points)
+    p = points.double() if points.dim() == 2 else points.double()[:, None]
+    t = targets.double() if targets.dim() == 2 else targets.double()[:, None]
+    chosen = ((p[rows] - t) ** 2).sum(1)
+    best = _brute_force_min(points, targets)
+    # 1e-12 relative: only a float64 rounding difference, i.e. an exact tie, passes
+    bad = chosen > best * (1 + 1e-12) + atol
+    assert not bad.any(), (f"{int(bad.sum())} of {len(rows)} queries not nearest; e.g. target "
+                           f"{t[bad][0].tolist()} got {float(chosen[bad][0])} vs "
+                           f"{float(best[bad][0])}")
+
+
+def _random_walk(n: int, d: int, seed: int) -> torch.Tensor:
+    gen = _gen(seed)
+    steps = torch.randn(n, d, generator=gen, dtype=torch.float64) * 0.05
+    return torch.cumsum(steps, 0)
+
+
+def _targets_like(points: torch.Tensor, num: int, seed: int) -> torch.Tensor:
+    """Data-like targets (point + an observed change), jittered ones and far-away ones."""
+    gen = _gen(seed)
+    n = len(points)
+    i = torch.randint(0, n - 5, (num,), generator=gen)
+    j = torch.randint(0, n - 5, (num,), generator=gen)
+    delta_targets = points[i] + (points[j + 5] - points[j])
+    span = float((points.max(0).values - points.min(0).values).max())
+    jitter = points[i] + 0.3 * span * torch.randn(points[i].shape, generator=gen,
+                                                  dtype=points.dtype)
+    far = points.mean(0) + 1e3 * span * torch.randn(points[:50].shape, generator=gen,
+                                                    dtype=points.dtype)
+    return torch.cat([delta_targets, jitter, far, points[i[:100]]])
+
+
+def test_1d_exact():
+    gen = _gen(1)
+    points = torch.cat([torch.rand(3000, generator=gen, dtype=torch.float64),
+                        torch.randn(1000, generator=gen, dtype=torch.float64) * 5])
+    points = torch.round(points * 200) / 200  # duplicates
+    targets = torch.cat([torch.randn(4000, generator=gen, dtype=torch.float64) * 3,
+                         torch.tensor([-1e9, 1e9, -50.0, 50.0], dtype=torch.float64),
+                         points[:100]])
+    index = NearestNeighbors(points, _gen(2))
+    rows = index.query(targets)
+    _assert_exact(points, targets, rows)
+    # (n, 1) input and (b, 1) queries behave the same
+    index2 = NearestNeighbors(points[:, None], _gen(2))
+    _assert_exact(points, targets, index2.query(targets[:, None]))
+    # far targets take the extreme points
+    assert float(points[rows[-104]]) == float(points.min())
+    assert float(points[rows[-103]]) == float(points.max())
+
+
+def test_1d_single_value_and_two_values():
+    points = torch.full((10,), 3.0, dtype=torch.float64)
+    rows = NearestNeighbors(points, _gen()).query(torch.tensor([-5.0, 3.0, 100.0],
+                                                               dtype=torch.float64))
+    assert rows.shape == (3,)
+    points = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    index = NearestNeighbors(points, _gen())
+    targets = torch.tensor([-1.0, 0.2, 0.8, 2.0], dtype=torch.float64)
+    assert index.query(targets).tolist() == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_grid_path_exact_random_walk(d):
+    points = _random_walk(5000, d, seed=d)
+    index = NearestNeighbors(points, _gen(0))
+    assert index.grids, "expected the grid search path for this data"
+    targets = _targets_like(points, 1500, seed=10 + d)
+    _assert_exact(points, targets, index.query(targets))
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_grid_path_exact_clustered(d):
+    # dense clusters far apart: the finest grid is much finer than the gaps
+    gen = _gen(d)
+    centres = torch.randn(4, d, generator=gen, dtype=torch.float64) * 100
+    points = torch.cat([c + 0.01 * torch.randn(800, d, generator=gen, dtype=torch.float64)
+                        for c in centres])
+    index = NearestNeighbors(points, _gen(0))
+    assert index.grids
+    midpoints = torch.stack([(centres[a] + centres[b]) / 2 for a in range(4)
+                             for b in range(4)])
+    targets = torch.cat([_targets_like(points, 1000, seed=d), midpoints,
+                         midpoints + torch.randn(midpoints.shape, generator=gen,
+                                                 dtype=torch.float64)])
+    _assert_exact(points, targets, index.query(targets))
+
+
+def test_3d_position_and_binary_direction_columns():
+    # [position, right, left] like the rat hippocampus labels: continuous + one-hot.
+    gen = _gen(7)
+    n = 5000
+    t = torch.arange(n, dtype=torch.float64)
+    position = 0.8 + 0.8 * torch.sin(2 * math.pi * t / 700)
+    position = torch.round(position * 500) / 500  # quantised like a tracker
+    velocity = torch.diff(position, prepend=position[:1])
+    right = (velocity > 0).double()
+    left = (velocity < 0).double()
+    points = torch.stack([position, right, left], 1)
+    index = NearestNeighbors(points, _gen(0))
+    i = torch.randint(0, n - 10, (2000,), generator=gen)
+    j = torch.randint(0, n - 10, (2000,), generator=gen)
+    targets = torch.cat([points[i] + points[j + 10] - points[j],  # right/left in {-1..2}
+                         points[i] + 0.05 * torch.randn(2000, 3, generator=gen,
+                                                        dtype=torch.float64),
+                         torch.tensor([[50.0, 1.0, 0.0], [-50.0, 0.0, 1.0],
+                                       [0.8, 5.0, 5.0], [0.8, -3.0, 0.0]],
+                                      dtype=torch.float64)])
+    rows = index.query(targets)
+    _assert_exact(points, targets, rows)
+    # targets equal to a label get a row with exactly that label
+    same = index.query(points[i])
+    assert torch.equal(points[same], points[i])
+
+
+@pytest.mark.parametrize("d", [7, 8])
+def test_high_dimensional_brute_force_path(d):
+    points = _random_walk(2000, d, seed=d)
+    index = NearestNeighbors(points, _gen(0))
+    assert not index.grids
+    targets = _targets_like(points, 1000, seed=d)
+    _assert_exact(points, targets, index.query(targets))
+
+
+def test_small_multidimensional_uses_brute_force():
+    points = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    index = NearestNeighbors(points, _gen(0))
+    assert not index.grids
+    targets = torch.tensor([[0.1, 0.1], [0.9, -3.0], [-1.0, 0.8]], dtype=torch.float64)
+    assert index.query(targets).tolist() == [0, 1, 2]
+
+
+def test_float32_points_nearest_up_to_rounding():
+    points = _random_walk(4000, 3, seed=3).float()
+    index = NearestNeighbors(points, _gen(0))
+    targets = _targets_like(points.double(), 1000, seed=4).float()
+    _assert_exact(points, targets, index.query(targets), atol=1e-5)
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_ties_are_drawn_uniformly_among_identical_rows(d):
+    # Repeated labels (an animal at rest): each value occurs at several time points.
+    gen = _gen(11)
+    values = torch.randn(100, d, generator=gen, dtype=torch.float64)
+    repeats = torch.randint(1, 6, (100,), generator=gen)
+    points = torch.repeat_interleave(values, repeats, dim=0)
+    points = points[torch.randperm(len(points), generator=gen)]
+    index = NearestNeighbors(points if d > 1 else points[:, 0], _gen(3))
+    # query each value many times; every row holding it must come up
+    target_value = 17
+    target = values[target_value:target_value + 1]
+    members = set(torch.nonzero((points == target).all(1)).flatten().tolist())
+    assert len(members) == int(repeats[target_value])
+    draws = index.query(target.expand(400 * len(members), d).contiguous()
+                        if d > 1 else target[:, 0].expand(400 * len(members)).contiguous())
+    counts = torch.bincount(draws, minlength=len(points))
+    assert set(torch.nonzero(counts).flatten().tolist()) == members
+    # roughly uniform: each member gets 400 +- 5 sigma draws
+    for m in members:
+        assert abs(int(counts[m]) - 400) < 5 * math.sqrt(400), counts[list(members)]
+    # every value: a query of the value returns one of its rows
+    rows = index.query(points if d > 1 else points[:, 0])
+    assert torch.equal(points[rows], points)
+
+
+def test_large_duplicate_groups_all_reachable():
+    # A rest period: 500 identical rows among moving samples, in 2-D (grid path).
+    walk = _random_walk(3000, 2, seed=5)
+    rest = walk[1000].expand(500, 2)
+    points = torch.cat([walk[:1000], rest, walk[1000:]])
+    index = NearestNeighbors(points, _gen(1))
+    assert index.grids
+    draws = index.query(walk[1000].expand(20000, 2).contiguous())
+    members = torch.nonzero((points == walk[1000]).all(1)).flatten()
+    assert len(members) == 501
+    assert set(draws.unique().tolist()) == set(members.tolist())
+
+
+def test_seeded_determinism():
+    gen = _gen(2)
+    points = torch.round(torch.randn(3000, 2, generator=gen, dtype=torch.float64) * 4) / 4
+    targets = torch.randn(1000, 2, generator=gen, dtype=torch.float64) * 3
+    a = NearestNeighbors(points, _gen(42)).query(targets)
+    b = NearestNeighbors(points, _gen(42)).query(targets)
+    c = NearestNeighbors(points, _gen(43)).query(targets)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)  # ties among duplicated rows are drawn differently
+    # both are nearest though
+    _assert_exact(points, targets, a)
+    _assert_exact(points, targets, c)
+    torch.testing.assert_close(points[a], points[c])
+
+
+@pytest.mark.parametrize("continuous_dims", [1, 2, 3])
+def test_categorical_columns_with_off_lattice_targets(continuous_dims):
+    # continuous columns plus a binary pair and a 5-valued column; targets leave the
+    # lattice of the categorical columns (e.g. right = -1 or 2) and the data range
+    gen = _gen(20 + continuous_dims)
+    n = 4000
+    cont = _random_walk(n, continuous_dims, seed=continuous_dims)
+    right = torch.randint(0, 2, (n, 1), generator=gen).double()
+    level = torch.randint(0, 5, (n, 1), generator=gen).double() * 0.7
+    points = torch.cat([cont, right, 1 - right, level], 1)
+    index = NearestNeighbors(points, _gen(0))
+    assert index.groups  # one exact search over the continuous columns per category
+    i = torch.randint(0, n - 10, (1500,), generator=gen)
+    j = torch.randint(0, n - 10, (1500,), generator=gen)
+    targets = torch.cat([
+        points[i] + points[j + 10] - points[j],
+        points[i] + torch.randn(1500, points.shape[1], generator=gen, dtype=torch.float64),
+        points[i] * 50,
+    ])
+    _assert_exact(points, targets, index.query(targets))
+    # equal targets find a row with that exact label
+    assert torch.equal(points[index.query(points[i])], points[i])
+
+
+def test_class_coordinate_like_the_mixed_sampler():
+    # [position, class * gap]: the nearest point never leaves the target's class
+    gen = _gen(30)
+    n = 3000
+    position = _random_walk(n, 1, seed=30)
+    klass = torch.randint(0, 6, (n, 1), generator=gen).double()
+    gap = 4 * (float(position.max() - position.min()) + 1)
+    points = torch.cat([position, klass * gap], 1)
+    index = NearestNeighbors(points, _gen(0))
+    assert len(index.groups) == 6
+    i = torch.randint(0, n - 5, (2000,), generator=gen)
+    j = torch.randint(0, n - 5, (2000,), generator=gen)
+    targets = torch.cat([points[i, :1] + position[j + 5] - position[j], points[i, 1:]], 1)
+    rows = index.query(targets)
+    _assert_exact(points, targets, rows)
+    assert torch.equal(klass[rows], klass[i])
+
+
+def test_ties_within_categorical_groups():
+    # duplicated rows of a [position, right, left] recording are all drawn
+    base = torch.tensor([[0.5, 1.0, 0.0], [0.5, 0.0, 1.0], [0.7, 1.0, 0.0]],
+                        dtype=torch.float64)
+    filler = torch.cat([torch.linspace(0, 1.6, 200, dtype=torch.float64)[:, None],
+                        torch.ones(200, 1, dtype=torch.float64),
+                        torch.zeros(200, 1, dtype=torch.float64)], 1)
+    points = torch.cat([filler, base[[0, 1, 0, 2, 0, 1]]])
+    index = NearestNeighbors(points, _gen(4))
+    target = torch.tensor([[0.5, 0.9, -0.1]], dtype=torch.float64).expand(3000, 3)
+    draws = index.query(target.contiguous())
+    members = torch.nonzero((points == base[0]).all(1)).flatten()
+    assert len(members) == 3
+    assert set(draws.unique().tolist()) == set(members.tolist())
