@@ -39,7 +39,7 @@ class NearestNeighbors:
         if points.dim() == 1:
             points = points[:, None]
         self.generator = generator
-        unique, inverse = torch.unique(points, dim=0, return_inverse=True)
+        unique, inverse = _unique_rows(points)
         self.unique = unique.contiguous()
         self.members = torch.argsort(inverse, stable=True)
         self.counts = torch.bincount(inverse, minlength=len(unique))
@@ -226,6 +226,14 @@ def _choose_width(points: torch.Tensor, origin: torch.Tensor, span: float) -> fl
         cells = len(torch.unique((coords * _strides(shape)).sum(1)))
         low, high = (mid, high) if len(points) / cells < _TARGET_OCCUPANCY else (low, mid)
     return math.exp(high)
+
+
+def _unique_rows(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted distinct rows of ``points (n, d)`` and each row's position among them."""
+    if points.shape[1] == 1:  # the row-wise unique is ~20x slower than the flat one
+        unique, inverse = torch.unique(points[:, 0], return_inverse=True)
+        return unique[:, None], inverse
+    return torch.unique(points, dim=0, return_inverse=True)
 
 
 def _strides(shape: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,6 @@ so a seed fixes the batches. Everything that depends on the recording length
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from cebra_pipe.data.datasets import DatasetCollection, TensorDataset

@@ -302,15 +302,13 @@ class CEBRA(TransformerMixin, BaseEstimator):
 
     def _check_compatible(self, sessions: list[SessionData], multi: bool) -> None:
         if multi != (self.num_sessions_ is not None):
-            raise ValueError("partial_fit got "
-                             f"{'multi' if multi else 'single'}-session data for a "
+            raise ValueError(f"Got {'multi' if multi else 'single'}-session data for a "
                              f"{'multi' if self.num_sessions_ else 'single'}-session model.")
         expected = self.n_features_in_ if multi else [self.n_features_in_]
         got = [s.neural.shape[1] for s in sessions]
         if got != list(np.atleast_1d(expected)):
             raise ValueError(f"X has {got if multi else got[0]} features, but CEBRA is expecting "
-                             f"{self.n_features_in_} features as input (neurons); partial_fit "
-                             "continues training the fitted model on the same neurons.")
+                             f"{self.n_features_in_} features as input (neurons).")
         if sessions[0].label_kind != self.label_kind_:
             raise ValueError(f"The model was trained with {self.label_kind_} labels, got "
                              f"{sessions[0].label_kind} labels.")
