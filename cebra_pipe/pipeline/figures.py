@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output,
-                                        json_arg, load_session,
+                                        json_arg, load_session, write_provenance,
                                         load_split, run)
 from cebra_pipe.pipeline.train import parse_seeds
 
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-points", type=int, default=3000)
     parser.add_argument("--loss-figure", required=True)
     parser.add_argument("--embedding-figure", required=True)
+    parser.add_argument("--provenance", default=None, help="provenance JSON to write")
     return parser
 
 
@@ -116,9 +117,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     efig.suptitle(f"{session.name}: valid embeddings (seed {seeds[0]}), colour = "
                   f"{args.color_label or 'none'}", fontsize=10)
     efig.tight_layout()
-    with all_or_nothing([args.loss_figure, args.embedding_figure]):
+    inputs = [args.session, args.split] + [
+        str(folder / m / lab / f"seed{s}" / name) for m, lab in variants for s in seeds
+        for name in ("loss.tsv",)] + [
+        str(folder / m / lab / f"seed{seeds[0]}" / "embedding_valid.npy") for m, lab in variants]
+    outputs = [args.loss_figure, args.embedding_figure] + (
+        [args.provenance] if args.provenance else [])
+    with all_or_nothing(outputs):
         _save(fig, args.loss_figure)
         _save(efig, args.embedding_figure)
+        if args.provenance:
+            write_provenance(args.provenance, STEP,
+                             params={"variants": variants, "color_label": args.color_label,
+                                     "max_points": args.max_points},
+                             inputs=inputs, seeds=seeds)
     plt.close("all")
     print(f"figures for {session.name}: {args.loss_figure}, {args.embedding_figure}")
 

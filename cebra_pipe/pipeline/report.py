@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output, json_arg,
-                                        run)
+                                        run, write_provenance)
 
 STEP = "report"
 
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
     parser.add_argument("--kernel", default="python3")
     parser.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    parser.add_argument("--provenance", default=None, help="provenance JSON to write")
     return parser
 
 
@@ -107,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise PipelineError(f"report notebook '{template}' has no cell tagged 'parameters'.")
     roots = sorted({str(Path.cwd()), str(Path.cwd().resolve()), str(Path.home())},
                    key=len, reverse=True)
-    with all_or_nothing([args.out_html, args.out_notebook]):
+    outputs = [args.out_html, args.out_notebook] + ([args.provenance] if args.provenance else [])
+    with all_or_nothing(outputs):
         with atomic_output(args.out_notebook) as tmp:
             try:
                 papermill.execute_notebook(str(template), str(tmp), parameters=args.parameters,
@@ -130,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             html = html.replace(root.rstrip("/") + "/", "./")
         with atomic_output(args.out_html) as tmp:
             tmp.write_text(html, encoding="utf-8")
+        if args.provenance:
+            write_provenance(args.provenance, STEP, params=args.parameters,
+                             inputs=[str(template)],
+                             extra={"notebook": template.name})
     print(f"report {template.name} -> {args.out_html} ({len(html) // 1024} KiB)")
 
 

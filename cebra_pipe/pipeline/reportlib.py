@@ -65,6 +65,24 @@ def read_many(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def session_table(results: str | Path, animal: str, sessions: Sequence[str]) -> pd.DataFrame:
+    """Size, labels and split of an animal's sessions, from the session and split files."""
+    from cebra_pipe.pipeline.common import load_session, load_split
+
+    rows = []
+    for session in sessions:
+        data = load_session(Path(results) / "sessions" / animal / f"{session}.npz")
+        split = load_split(Path(results) / "splits" / animal / f"{session}.npz")
+        meta = data.meta
+        rows.append({"session": session, "group": meta.get("group", ""),
+                     "time steps": meta["num_timesteps"], "neurons": meta["num_neurons"],
+                     "labels": ", ".join(f"{k} ({v})" for k, v in
+                                         sorted(meta["label_types"].items())),
+                     "trials": meta.get("has_trial", False),
+                     "train steps": len(split["train"]), "valid steps": len(split["valid"])})
+    return pd.DataFrame(rows).set_index("session")
+
+
 def mean_sd(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:

@@ -34,7 +34,8 @@ def planned(output: str, rule: str) -> list[dict[str, str]]:
             if current == rule:
                 jobs.append({})
         elif current == rule and stripped.startswith("wildcards:"):
-            jobs[-1] = dict(kv.split("=", 1) for kv in stripped[len("wildcards:"):].split(", "))
+            pairs = stripped[len("wildcards:"):].strip().split(", ")
+            jobs[-1] = dict(kv.strip().split("=", 1) for kv in pairs)
     return jobs
 
 
@@ -57,7 +58,7 @@ def test_outputs_and_scores(ci_run):
     loss = pd.read_csv(results / "single" / "rat1" / "s1" / "time" / "none" / "seed0" / "loss.tsv",
                        sep="\t")
     assert len(loss) == load_test_config()["models"]["time"]["max_iterations"]
-    for job in ("train_single", "ingest", "report_animal"):
+    for job in ("train_single", "ingest", "report"):
         assert list((results / "logs" / job).rglob("*.log"))
         assert list((results / "benchmarks" / job).rglob("*.tsv"))
     assert not list((results / "checkpoints").rglob("*.pt"))
@@ -95,6 +96,8 @@ def test_snakemake_report(ci_run, tmp_path):
     text = report.read_text(errors="replace")
     for category in ("Notebook reports", "Consistency", "Hypothesis tests", "Cohort tables"):
         assert category in text
+    for path in (str(ci_run), str(ci_run.resolve()), str(REPO)):
+        assert path not in text, f"the Snakemake report embeds {path}"
 
 
 def _chromium() -> str | None:
@@ -123,8 +126,9 @@ def test_html_report_renders_in_chromium(ci_run, tmp_path):
 
 
 def test_rerun_does_nothing_and_reanalysis_runs_only_what_changed(ci_run, tmp_path):
-    workdir = tmp_path / "copy"
-    shutil.copytree(ci_run, workdir, symlinks=True)  # keeps mtimes and .snakemake metadata
+    # Same depth as ci_run, so the relative path to the notebooks does not change.
+    workdir = tmp_path
+    shutil.copytree(ci_run, workdir, symlinks=True, dirs_exist_ok=True)  # keeps mtimes
     nothing = snakemake(workdir, "-n", timeout=300)
     assert "Nothing to be done" in nothing.stdout + nothing.stderr, nothing.stdout[-3000:]
 

@@ -27,6 +27,7 @@ rule figures:
             subcategory="Valid split",
             labels={"animal": "{animal}", "session": "{session}", "figure": "embeddings"},
         ),
+        provenance=f"{RESULTS}/figures/{{animal}}/{{session}}/provenance.json",
     params:
         dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
         variants=json_arg([[v.model, v.labels] for v in SINGLE]),
@@ -45,7 +46,8 @@ rule figures:
         "python -m cebra_pipe figures --dir {params.dir:q} --variants {params.variants:q}"
         " --seeds {params.seeds} --session {input.session:q} --split {input.split:q}"
         " --color-label {params.color:q} --max-points {params.max_points}"
-        " --loss-figure {output.loss:q} --embedding-figure {output.embeddings:q} > {log:q} 2>&1"
+        " --loss-figure {output.loss:q} --embedding-figure {output.embeddings:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
 rule table:
@@ -82,7 +84,6 @@ rule report_animal:
         CONDA_ENV
     input:
         notebook=f"{NOTEBOOKS}/animal.ipynb",
-        sessions_table=f"{RESULTS}/tables/sessions.tsv",
         data=lambda w: animal_report_inputs(w.animal),
     output:
         html=report(
@@ -92,6 +93,7 @@ rule report_animal:
             labels={"report": "{animal}"},
         ),
         notebook=f"{RESULTS}/report/notebooks/{{animal}}.ipynb",
+        provenance=f"{RESULTS}/report/notebooks/{{animal}}.provenance.json",
     params:
         parameters=lambda w: json_arg({
             "animal": w.animal,
@@ -115,7 +117,8 @@ rule report_animal:
     shell:
         "python -m cebra_pipe report --notebook {input.notebook:q}"
         " --parameters {params.parameters:q} --out-html {output.html:q}"
-        " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q} > {log:q} 2>&1"
+        " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
 rule report_overview:
@@ -133,6 +136,7 @@ rule report_overview:
             labels={"report": "cohort overview"},
         ),
         notebook=f"{RESULTS}/report/notebooks/overview.ipynb",
+        provenance=f"{RESULTS}/report/notebooks/overview.provenance.json",
     params:
         parameters=json_arg({
             "animals": ANIMALS,
@@ -156,4 +160,5 @@ rule report_overview:
     shell:
         "python -m cebra_pipe report --notebook {input.notebook:q}"
         " --parameters {params.parameters:q} --out-html {output.html:q}"
-        " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q} > {log:q} 2>&1"
+        " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
