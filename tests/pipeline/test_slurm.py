@@ -13,8 +13,6 @@ import importlib.util
 import os
 import shutil
 import subprocess
-from pathlib import Path
-
 import pytest
 
 from pipeline_helpers import REPO, ci_rows, load_test_config, snakemake, write_workdir
@@ -48,11 +46,14 @@ def cluster(tmp_path_factory):
     subprocess.run([str(SLURM), "stop"], env=env, capture_output=True, timeout=300)
 
 
-def _submitted(workdir: Path) -> str:
-    """The sbatch lines of this workflow's SLURM jobs (from squeue, kept for an hour)."""
-    out = subprocess.run(["squeue", "--states=all", "-h", "-o", "%j|%b|%T"],
-                         capture_output=True, text=True).stdout
-    return out
+def _jobs_asking_for_a_gpu() -> list[str]:
+    """``scontrol`` records of the cluster's jobs that requested a GPU (squeue keeps
+    finished jobs for an hour, MinJobAge)."""
+    ids = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i"], capture_output=True,
+                         text=True).stdout.split()
+    records = [subprocess.run(["scontrol", "show", "job", "-o", i], capture_output=True,
+                              text=True).stdout for i in ids]
+    return [r for r in records if "gres:gpu:1" in r or "gres/gpu" in r]
 
 
 def test_demo_on_slurm_with_a_failing_job(cluster, tmp_path):
@@ -78,8 +79,8 @@ def test_demo_on_slurm_with_a_failing_job(cluster, tmp_path):
     multi = results / "multi" / "cohort" / "behavior" / "position" / "seed1" / "model.pt"
     assert not multi.exists()  # the group model needs the broken session
     assert not (results / "report" / "overview.html").exists()
-    jobs = _submitted(workdir)
-    assert "gres/gpu" in jobs or "gpu" in jobs, jobs  # training asked for a GPU
+    # every training job asked SLURM for a GPU (6 single-session jobs ran)
+    assert len(_jobs_asking_for_a_gpu()) == 6
 
     write_workdir(workdir, config, ci_rows())  # drop the bad row
     result = snakemake(workdir, *SLURM_ARGS, timeout=2400)
@@ -87,3 +88,4 @@ def test_demo_on_slurm_with_a_failing_job(cluster, tmp_path):
     assert result.returncode == 0, text[-4000:]
     assert "rule train_single" not in text  # finished work was not redone
     assert multi.is_file() and (results / "report" / "overview.html").is_file()
+    assert len(_jobs_asking_for_a_gpu()) == 7  # + the multi-session training job
