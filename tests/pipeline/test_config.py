@@ -1,6 +1,7 @@
 """Config and sessions-sheet validation: bad input stops before any job, naming the field.
 
-Also: lint, the dry-run, DAG scale, and config values that could reach a shell.
+Also: lint, the dry-run, DAG scale, and config values that could reach a shell. Tests
+that start snakemake are marked slow (they still run in CI).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ BAD_CONFIGS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field, value, message", BAD_CONFIGS,
                          ids=[c[0] + "=" + str(c[1]) for c in BAD_CONFIGS])
 def test_bad_config_stops_before_any_job(tmp_path, field, value, message):
@@ -109,6 +111,7 @@ def test_schema_and_checks_in_process():
     ("unknown_column", "unknown column(s) 'nueral_key' (did you mean 'neural_key'?)"),
     ("empty_sheet", "has no rows"),
 ])
+@pytest.mark.slow
 def test_bad_sheet_stops_before_any_job(tmp_path, case, message):
     rows = _rows()
     if case == "duplicate":
@@ -131,6 +134,7 @@ def test_bad_sheet_stops_before_any_job(tmp_path, case, message):
     assert not (workdir / "INJECTED").exists()
 
 
+@pytest.mark.slow
 def test_paths_with_spaces_quotes_and_semicolons_are_safe(tmp_path):
     """A data path full of shell syntax reaches the entrypoint unchanged, runs nothing."""
     import shutil
@@ -152,6 +156,7 @@ def test_paths_with_spaces_quotes_and_semicolons_are_safe(tmp_path):
     assert not list(Path.cwd().glob("INJECTED*"))
 
 
+@pytest.mark.slow
 def test_lint_is_clean(tmp_path):
     workdir = write_workdir(tmp_path, load_test_config(), _rows())
     result = snakemake(workdir, "--lint", timeout=300)
@@ -159,6 +164,7 @@ def test_lint_is_clean(tmp_path):
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_dry_run_plans_the_demo(tmp_path):
     workdir = write_workdir(tmp_path, load_test_config(), _rows())
     result = snakemake(workdir, "-n", timeout=300)
@@ -169,6 +175,7 @@ def test_dry_run_plans_the_demo(tmp_path):
     assert jobs["ingest"] == 2 and jobs["report_animal"] == 2 and jobs["report_overview"] == 1
 
 
+@pytest.mark.slow
 def test_dag_scales_to_50_animals(tmp_path):
     """50 animals x 5 seeds x 3 label sets: the DAG builds in under 15 s (CPU time)."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
