@@ -23,6 +23,10 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
                                dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp creates 0600; results are shared (clusters, lab groups), so use the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 RATS = REPO / "config" / "rats"
 
 
-@pytest.mark.skipif(not os.environ.get("CI") and not (SHARED / "data" / "real" / "rat_hippocampus_buddy").is_dir(),
+@pytest.mark.skipif(not os.environ.get("CI")
+                    and not (SHARED / "data" / "real" / "rat_hippocampus_buddy").is_dir(),
                     reason="needs ../shared/data/real beside the repository")
 def test_real_rats_beat_shuffled_controls(tmp_path):
     # The shipped config/rats files, with ../shared reachable from the working directory.

@@ -24,9 +24,11 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not _IN_CI and (os.name != "posix" or os.geteuid() != 0),
                        reason="starting a local SLURM cluster needs root"),
-    pytest.mark.skipif(not _IN_CI and importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
+    pytest.mark.skipif(not _IN_CI
+                       and importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
                        reason="needs snakemake-executor-plugin-slurm"),
-    pytest.mark.skipif(not _IN_CI and shutil.which("slurmctld") is None and shutil.which("apt-get") is None,
+    pytest.mark.skipif(not _IN_CI and shutil.which("slurmctld") is None
+                       and shutil.which("apt-get") is None,
                        reason="needs slurm-wlm (or apt-get to install it)"),
 ]
 

@@ -108,7 +108,8 @@ def _chromium() -> str | None:
         "google-chrome")
 
 
-@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs headless Chromium (Debian: chromium)")
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"),
+                    reason="needs headless Chromium (Debian: chromium); never skipped in CI")
 def test_html_report_renders_in_chromium(ci_run, tmp_path):
     browser = _chromium()
     page = (ci_run / "results" / "report" / "overview.html").resolve().as_uri()
