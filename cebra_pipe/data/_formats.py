@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import sys
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -425,11 +426,19 @@ def read_torch(req: Request) -> Any:
     try:
         obj = torch.load(req.path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only" in str(err).lower():
+        text = str(err)
+        if "weights only" not in text.lower():
+            raise
+        if "GLOBAL" in text or "Unsupported global" in text or "Unsupported class" in text:
             raise LoadError(f"{req.where}: the file holds Python objects other than tensors; "
                             "load_data only reads tensors (weights_only=True), since unpickling "
                             "arbitrary objects can execute code.") from err
-        raise
+        # Any other refusal of the restricted unpickler ("Unsupported operand 32") means
+        # bytes that are not a pickle stream at all: a truncated or foreign file.
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", text)
+        raise CorruptFileError(f"Cannot load {req.where} as PyTorch; it may be truncated or "
+                               "corrupt, or not a PyTorch file"
+                               + (f" ({detail.group(1)})." if detail else ".")) from err
     return select_from_container(obj, req)
 
 

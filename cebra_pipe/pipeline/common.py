@@ -32,7 +32,7 @@ from cebra_pipe.io import atomic_write
 __all__ = ["PipelineError", "run", "json_arg", "sha256_file", "save_npz", "load_npz",
            "save_npy", "write_json", "write_tsv", "provenance", "write_provenance",
            "Session", "load_session", "load_split", "relpath", "all_or_nothing",
-           "atomic_output"]
+           "atomic_output", "check_embedding", "load_embedding"]
 
 #: Exit status for invalid input (bad data, bad config); 1 is left for crashes.
 EXIT_BAD_INPUT = 2
@@ -70,7 +70,8 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             why = "the disk is full"
-        elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST,
+                           errno.EISDIR):
             why = "the results directory is not writable"
         else:
             why = "a file could not be read or written"
@@ -292,6 +293,29 @@ def load_session(path: str | os.PathLike) -> Session:
     labels = {key[len("label_"):]: value for key, value in data.items()
               if key.startswith("label_")}
     return Session(data["neural"], labels, data.get("trial"), meta)
+
+
+def check_embedding(array: np.ndarray, where: str) -> np.ndarray:
+    """``array`` if it is a finite numeric ``(time, dims)`` embedding, else a PipelineError
+    naming ``where`` (e.g. ``embedding file '...'``)."""
+    if array.ndim != 2 or array.dtype.kind not in "fiu":
+        raise PipelineError(f"{where} is not a numeric 2-D embedding (shape {array.shape}, "
+                            f"dtype {array.dtype}); rerun training.")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise PipelineError(f"{where} has {int(bad.sum())} NaN/inf values (did training "
+                            "diverge?); rerun training, e.g. with a lower learning_rate.")
+    return array
+
+
+def load_embedding(path: str | os.PathLike) -> np.ndarray:
+    """A finite ``(time, dims)`` embedding from an ``.npy`` file written by training."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise PipelineError(f"embedding file '{path}' is missing or corrupt: {err}; rerun "
+                            "training.") from None
+    return check_embedding(array, f"embedding file '{path}'")
 
 
 def load_split(path: str | os.PathLike, num_timesteps: int | None = None

@@ -25,7 +25,7 @@ NO_LABELS = "none"
 SYNTHETIC_PREFIX = "synthetic:"
 
 __all__ = ["ConfigError", "Variant", "check_config", "check_sheet", "single_variants",
-           "multi_variants", "describe_schema_error", "parse_synthetic",
+           "multi_variants", "describe_schema_error", "describe_sheet_error", "parse_synthetic",
            "check_model_architectures", "read_sheet", "model_params", "label_spec"]
 
 
@@ -63,6 +63,24 @@ def describe_schema_error(error: Any, where: str) -> str:
     if len(message) > 300:
         message = message[:300] + "..."
     return f"{where}: field '{field}': {message}"
+
+
+def describe_sheet_error(exc: BaseException, where: str) -> str | None:
+    """One line naming the row and field of a failed sessions-sheet validation.
+
+    ``exc`` is the ``WorkflowError`` of ``snakemake.utils.validate(sheet, schema)``;
+    its text says ``Error validating row <i> of data frame`` (``i`` counts data rows
+    from 0; the line printed counts from 1, as :func:`check_sheet` does). Returns None
+    when ``exc`` holds no schema error.
+    """
+    found = find_schema_error(exc)
+    if found is None:
+        return None
+    texts = [a for a in getattr(exc, "args", ()) if isinstance(a, str)] + [str(exc)]
+    row = next((m for t in texts if (m := re.search(r"validating row (\d+)", t))), None)
+    if row is not None:
+        where += f", row {int(row.group(1)) + 1}"
+    return describe_schema_error(found, where)
 
 
 def find_schema_error(exc: BaseException) -> Any | None:

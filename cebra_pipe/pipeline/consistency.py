@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output,
-                                        load_npz, load_session,
-                                        load_split, run, write_provenance, write_tsv)
+                                        check_embedding, load_embedding, load_npz,
+                                        load_session, load_split, run, write_provenance,
+                                        write_tsv)
 from cebra_pipe.pipeline.train import parse_seeds
 
 
@@ -48,16 +49,6 @@ def _parser(step: str) -> argparse.ArgumentParser:
         parser.add_argument("--align-label", required=True)
         parser.add_argument("--num-bins", type=int, default=40)
     return parser
-
-
-def _load_embedding(path: str) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise PipelineError(f"embedding file '{path}' is missing or corrupt: {err}") from None
-    if array.ndim != 2:
-        raise PipelineError(f"embedding file '{path}' is not 2-D (shape {array.shape}).")
-    return array
 
 
 def _rows(seed: Any, scores: np.ndarray, pairs: np.ndarray) -> list[dict[str, Any]]:
@@ -109,7 +100,7 @@ def runs(args: argparse.Namespace) -> None:
         raise PipelineError(f"got {len(args.embeddings)} embeddings for {len(seeds)} seeds.")
     if len(seeds) < 2:
         raise PipelineError("consistency between runs needs at least 2 seeds.")
-    embeddings = [_load_embedding(p) for p in args.embeddings]
+    embeddings = [load_embedding(p) for p in args.embeddings]
     scores, pairs, _ = consistency_score(embeddings, between="runs")
     ids = [f"seed {s}" for s in seeds]
     pairs = np.array([[ids[int(a)], ids[int(b)]] for a, b in pairs])
@@ -154,9 +145,11 @@ def datasets(args: argparse.Namespace) -> None:
             missing = [n for n in names if n not in stored]
             if missing:
                 raise PipelineError(f"'{args.embeddings[k]}' has no embeddings for {missing}.")
-            embeddings = [data[f"{args.split}_{stored.index(n)}"] for n in names]
+            embeddings = [check_embedding(data[f"{args.split}_{stored.index(n)}"],
+                                          f"embeddings file '{args.embeddings[k]}', key "
+                                          f"'{args.split}_{stored.index(n)}'") for n in names]
         else:
-            embeddings = [_load_embedding(args.embeddings[i * len(seeds) + k])
+            embeddings = [load_embedding(args.embeddings[i * len(seeds) + k])
                           for i in range(len(sessions))]
         for name, emb, lab in zip(names, embeddings, labels):
             if len(emb) != len(lab):

@@ -34,15 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def compare(frame):
+REQUIRED = {"animal", "session", "model", "label_set", "control", "target", "metric", "value"}
+
+
+def compare(frame, where: str = "decoding table"):
     """Real vs shuffled summary of a decoding table (see the module docstring)."""
     import pandas as pd
 
-    required = {"animal", "session", "model", "label_set", "control", "target", "metric",
-                "value"}
-    missing = required - set(frame.columns)
+    missing = REQUIRED - set(frame.columns)
     if missing:
-        raise PipelineError(f"decoding table lacks column(s) {sorted(missing)}.")
+        raise PipelineError(f"{where} lack(s) column(s) {sorted(missing)}; is it a table "
+                            "written by `python -m cebra_pipe decode`?")
     keys = ["animal", "session", "model", "label_set", "target", "metric"]
     stats = (frame.groupby(keys + ["control"], sort=True)["value"]
              .agg(["mean", "std"]).unstack("control"))
@@ -73,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise PipelineError(f"decoding table '{path}' is missing or unreadable: "
                                 f"{err}") from None
-    table = compare(pd.concat(frames, ignore_index=True))
+    where = "decoding table(s) " + ", ".join(f"'{p}'" for p in args.decoding)
+    table = compare(pd.concat(frames, ignore_index=True), where)
     with all_or_nothing([args.out, args.provenance]):
         write_tsv(args.out, table)
         write_provenance(args.provenance, STEP, params={}, inputs=args.decoding)

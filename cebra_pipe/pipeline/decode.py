@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_npz,
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, check_embedding,
+                                        json_arg, load_embedding, load_npz,
                                         load_session, load_split, run, training_labels,
                                         write_provenance, write_tsv)
 from cebra_pipe.pipeline.train import check_label_spec, parse_seeds
@@ -148,15 +149,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                     raise PipelineError(f"session {session.name} is not in the multi-session "
                                         f"model's embeddings ({names}).")
                 j = names.index(session.name)
-                train_emb, valid_emb = embeddings[f"train_{j}"], embeddings[f"valid_{j}"]
+                where = f"embeddings file '{folder / f'seed{seed}' / 'embeddings.npz'}'"
+                train_emb, valid_emb = (check_embedding(embeddings[f"{s}_{j}"],
+                                                        f"{where}, key '{s}_{j}'")
+                                        for s in ("train", "valid"))
             else:
                 paths = [folder / f"seed{seed}" / f"embedding_{s}.npy" for s in ("train", "valid")]
                 inputs += [str(p) for p in paths]
-                try:
-                    train_emb, valid_emb = (np.load(p, allow_pickle=False) for p in paths)
-                except (OSError, ValueError) as err:
-                    raise PipelineError(f"embedding file in '{folder / f'seed{seed}'}' is "
-                                        f"missing or corrupt: {err}") from None
+                train_emb, valid_emb = (load_embedding(p) for p in paths)
             for name, n in (("train", len(split["train"])), ("valid", len(split["valid"]))):
                 emb = train_emb if name == "train" else valid_emb
                 if len(emb) != n:
