@@ -362,15 +362,24 @@ class CEBRA(TransformerMixin, BaseEstimator):
 
     def _train(self, sessions: list[SessionData], num_steps: int, callback,
                callback_frequency, checkpoint_dir=None, checkpoint_frequency=None) -> "CEBRA":
-        self._fit_calls = getattr(self, "_fit_calls", 0) + 1
-        loader = self.make_loader(sessions, num_steps, self._seed(self._fit_calls))
-        self.num_negatives_ = _negatives_per_step(loader)
-        with self._seeded(1000 + self._fit_calls):  # dropout masks
+        loader = self._next_loader(sessions, num_steps)
+        with self._seeded(self._dropout_stream()):  # dropout masks
             self.solver_.fit(loader, callback=callback, callback_frequency=callback_frequency,
                              checkpoint_dir=checkpoint_dir,
                              checkpoint_frequency=checkpoint_frequency,
                              resume=checkpoint_dir is not None)
         return self
+
+    def _next_loader(self, sessions: list[SessionData], num_steps: int):
+        """The seeded loader of the next training call (shared with ``fit_seeds``)."""
+        self._fit_calls = getattr(self, "_fit_calls", 0) + 1
+        loader = self.make_loader(sessions, num_steps, self._seed(self._fit_calls))
+        self.num_negatives_ = _negatives_per_step(loader)
+        return loader
+
+    def _dropout_stream(self) -> int:
+        """The ``_seeded`` stream of the current training call's dropout masks."""
+        return 1000 + self._fit_calls
 
     def _adapt(self, X, *y, callback=None, callback_frequency=None) -> "CEBRA":
         check_is_fitted(self, "solver_", msg="adapt=True needs a fitted model: call fit first.")
@@ -486,13 +495,15 @@ class CEBRA(TransformerMixin, BaseEstimator):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No model file at {path}.")
+        if path.stat().st_size == 0:
+            raise ValueError(f"Refusing to load {path}: the file is empty.")
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - any failure means "not a model file"
             raise ValueError(f"Refusing to load {path}: it is not a cebra_pipe model file "
                              f"of plain tensors (it may be corrupt, truncated, or carry "
                              f"pickled objects that would run code). Detail: "
-                             f"{str(error).splitlines()[0][:300]}") from None
+                             f"{(str(error).splitlines() or [type(error).__name__])[0][:300]}") from None
         if not isinstance(payload, dict) or "meta" not in payload:
             raise ValueError(f"{path} is not a cebra_pipe model file (no metadata).")
         meta = json.loads(payload["meta"])

@@ -54,15 +54,8 @@ except cp_config.ConfigError as err:
 
 
 def _sheet_error(err):
-    found = cp_config.find_schema_error(err)
-    if found is None:
-        return str(err)
-    row = next((a for a in err.args if isinstance(a, str) and "row" in a), "")
-    number = "".join(ch for ch in row if ch.isdigit())
     where = f"Invalid sessions sheet '{config['sessions']}'"
-    if number:
-        where += f", row {int(number) + 1}"
-    return cp_config.describe_schema_error(found, where)
+    return cp_config.describe_sheet_error(err, where) or str(err)
 
 
 try:
