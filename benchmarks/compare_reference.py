@@ -1,90 +1,250 @@
-"""Side-by-side step time of cebra_pipe and the reference `cebra` package.
+"""cebra_pipe against the reference ``cebra`` 0.6.1, side by side in one run.
 
-The reference lives in its own virtual environment (cebra_pipe never imports it);
-this script runs the same estimator call in both, one process each, on the same
-synthetic data, and prints ms/step and the ratio::
+The reference lives in its own virtual environment (cebra_pipe never imports it or
+depends on it). Every measurement runs in a fresh process of the library's own
+python (``benchmarks/_worker.py``) on the same synthetic data, and prints:
 
-    python -m venv /tmp/refenv && /tmp/refenv/bin/pip install torch==2.13.0 cebra==0.6.1
-    python benchmarks/compare_reference.py --reference-python /tmp/refenv/bin/python
+* **steps**: ms per training step in each mode (time, continuous, discrete, mixed)
+  at each recording length, with the ratio to the *floor* (forward + backward + Adam
+  of the same network on ``3 x batch`` windows, no sampling) and to the reference;
+* **multi-session**: 4 sessions, against the floor of the same total batch;
+* **transform**: samples/s over a 100k-timestep recording;
+* **memory**: peak resident memory of a 100k continuous fit plus transform;
+* **full batch**, **seed ensemble** and **quality** (decoding error and
+  consistency on a synthetic track and the real rat achilles), from
+  ``bench_full_batch.py``, ``bench_ensemble.py`` and ``quality.py``.
 
-Timing excludes the first fit (imports, thread-pool start-up): each measurement
-is ``(fit(steps) - fit(warmup)) / (steps - warmup)``.
+Reproduce (``--quick`` finishes in under 3 minutes; the full run takes about an hour
+on 2 cores, most of it the 5000-step quality fits)::
+
+    python benchmarks/compare_reference.py --install-reference /tmp/refenv --quick
+    python benchmarks/compare_reference.py --reference-python /tmp/refenv/bin/python \\
+        --json benchmarks/out/compare.json --markdown benchmarks/out/compare.md
+
+Without a reference, only cebra_pipe's columns are filled.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import subprocess
 import sys
-import textwrap
+import time
+from pathlib import Path
+from typing import Any
 
-_WORKER = textwrap.dedent("""
-    import json, sys, time
-    import numpy as np
-    import torch
-    lib, mode, length, steps, warmup = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
-    if lib == "reference":
-        import cebra
-    else:
-        import cebra_pipe as cebra
-    torch.set_num_threads(int(sys.argv[6]))
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(length, 120)).astype("float32")
-    pos = (np.sin(np.arange(length) / 200.0) + 1) * 0.8
-    right = (np.cos(np.arange(length) / 200.0) > 0).astype("float32")
-    labels = {"time": (), "continuous": (np.stack([pos, right, 1 - right], 1).astype("float32"),),
-              "discrete": ((pos * 10).astype(int),)}[mode]
-
-    def fit(n):
-        model = cebra.CEBRA(model_architecture="offset10-model", batch_size=512,
-                            max_iterations=n, time_offsets=10, device="cpu")
-        start = time.perf_counter()
-        model.fit(X, *labels)
-        return time.perf_counter() - start
-
-    fit(warmup)
-    short, long = fit(warmup), fit(steps)
-    print(json.dumps({"ms_per_step": 1000 * (long - short) / (steps - warmup)}))
-""")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+MODES = ("time", "continuous", "discrete", "mixed")
 
 
-def measure(python: str, lib: str, mode: str, length: int, steps: int, warmup: int,
-            threads: int) -> float:
-    """ms/step of one implementation, measured in a fresh process."""
-    out = subprocess.run([python, "-c", _WORKER, lib, mode, str(length), str(steps),
-                          str(warmup), str(threads)], check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["ms_per_step"]
+# ---------------------------------------------------------------------- processes
+
+def install_reference(directory: Path) -> str:
+    """A virtual environment with torch 2.13.0 and cebra 0.6.1 at ``directory``."""
+    python = directory / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
+    probe = subprocess.run([str(python), "-c", "import cebra"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0",
+                        "cebra==0.6.1"], check=True)
+    return str(python)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference-python", required=True,
-                        help="python of an environment with cebra==0.6.1 installed")
-    parser.add_argument("--lengths", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--modes", nargs="+", default=["time", "continuous", "discrete"])
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", help="also write the table as JSON here")
-    args = parser.parse_args()
+def measure(python: str | None, library: str, kind: str, **spec: Any) -> dict | None:
+    """Run one worker measurement; ``None`` if that library is not available."""
+    if python is None:
+        return None
+    spec = {"library": library, "kind": kind, "repo": str(REPO), **spec}
+    done = subprocess.run([python, str(HERE / "_worker.py"), json.dumps(spec)],
+                          capture_output=True, text=True, env={**os.environ,
+                                                               "PYTHONWARNINGS": "ignore"})
+    if done.returncode != 0:
+        raise RuntimeError(f"{library} {kind} {spec} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _both(args, kind: str, **spec: Any) -> tuple[dict | None, dict]:
+    """(reference, cebra_pipe) results of one measurement, reference first."""
+    spec = {"threads": args.threads, "batch": 512, **spec}
+    return (measure(args.reference_python, "reference", kind, **spec),
+            measure(sys.executable, "cebra_pipe", kind, **spec))
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+# ------------------------------------------------------------------------ sections
+
+def floor_ms(args, sessions: int = 1) -> tuple[float, float | None]:
+    """Floor (reference network, or ours without a reference) and our network's."""
+    spec = {"steps": 20 if args.quick else 40, "warmup": 5, "repeats": 2 if args.quick else 3,
+            "sessions": sessions}
+    ref, ours = _both(args, "floor", **spec)
+    return (ref or ours)["ms"], ours["ms"]
+
+
+def step_rows(args) -> list[dict]:
+    """ms/step per mode and length, with ratios to the floor and the reference."""
+    first = floor_ms(args)
     rows = []
-    print(f"{'mode':<11}{'timesteps':>10}{'reference ms':>14}{'cebra_pipe ms':>15}{'speed-up':>10}")
     for mode in args.modes:
         for length in args.lengths:
-            ref = measure(args.reference_python, "reference", mode, length, args.steps,
-                          args.warmup, args.threads)
-            ours = measure(sys.executable, "cebra_pipe", mode, length, args.steps,
-                           args.warmup, args.threads)
-            rows.append({"mode": mode, "timesteps": length, "reference_ms": ref,
-                         "cebra_pipe_ms": ours, "speedup": ref / ours})
-            print(f"{mode:<11}{length:>10}{ref:>14.1f}{ours:>15.1f}{ref / ours:>9.1f}x",
-                  flush=True)
+            ref, ours = _both(args, "step", mode=mode, length=length,
+                              steps=args.steps, warmup=args.warmup, repeats=args.repeats,
+                              budget_s=args.budget)
+            rows.append({"benchmark": "step", "mode": mode, "timesteps": length,
+                         "reference_ms": ref and ref["ms"], "cebra_pipe_ms": ours["ms"]})
+            _progress(rows[-1])
+    last = floor_ms(args)
+    floor, ours_floor = min(first[0], last[0]), min(first[1], last[1])
+    for row in rows:
+        row.update(floor_ms=floor, our_network_floor_ms=ours_floor,
+                   ratio_to_floor=row["cebra_pipe_ms"] / floor,
+                   speedup=_ratio(row["reference_ms"], row["cebra_pipe_ms"]))
+    return rows
+
+
+def multi_session_rows(args) -> list[dict]:
+    """4 sessions of ``lengths[0]`` timesteps against the floor of 4 networks."""
+    floor, _ = floor_ms(args, sessions=4)
+    ref, ours = _both(args, "step", mode="continuous", length=args.lengths[0], sessions=4,
+                      steps=args.steps, warmup=args.warmup, repeats=args.repeats,
+                      budget_s=args.budget)
+    row = {"benchmark": "multi-session", "mode": "continuous x4", "timesteps": args.lengths[0],
+           "reference_ms": ref and ref["ms"], "cebra_pipe_ms": ours["ms"], "floor_ms": floor,
+           "ratio_to_floor": ours["ms"] / floor,
+           "speedup": _ratio(ref and ref["ms"], ours["ms"])}
+    _progress(row)
+    return [row]
+
+
+def transform_rows(args) -> list[dict]:
+    """Samples/s of ``transform`` on a 100k recording."""
+    ref, ours = _both(args, "transform", length=100_000, repeats=3)
+    row = {"benchmark": "transform", "timesteps": 100_000,
+           "reference_samples_per_s": ref and ref["samples_per_s"],
+           "cebra_pipe_samples_per_s": ours["samples_per_s"],
+           "speedup": _ratio(ours["samples_per_s"], ref and ref["samples_per_s"])}
+    _progress(row)
+    return [row]
+
+
+def memory_rows(args) -> list[dict]:
+    """Peak RSS of a 100k continuous fit + transform."""
+    ref, ours = _both(args, "memory", length=100_000, steps=20 if args.quick else 200)
+    row = {"benchmark": "memory", "timesteps": 100_000,
+           "reference_peak_mb": ref and ref["peak_mb"], "cebra_pipe_peak_mb": ours["peak_mb"],
+           "reference_import_mb": ref and ref["import_mb"],
+           "cebra_pipe_import_mb": ours["import_mb"],
+           "ratio": _ratio(ours["peak_mb"], ref and ref["peak_mb"])}
+    _progress(row)
+    return [row]
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def module_rows(name: str):
+    """Rows of a companion benchmark script's ``run(reference_python, quick)``."""
+    def rows(args) -> list[dict]:
+        result = _module(name).run(args.reference_python, args.quick)
+        for row in result:
+            _progress(row)
+        return result
+    return rows
+
+
+SECTIONS = {"steps": step_rows, "multi-session": multi_session_rows,
+            "transform": transform_rows, "memory": memory_rows,
+            "full-batch": module_rows("bench_full_batch"),
+            "ensemble": module_rows("bench_ensemble"), "quality": module_rows("quality")}
+
+
+# -------------------------------------------------------------------------- output
+
+def _progress(row: dict) -> None:
+    print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()), file=sys.stderr,
+          flush=True)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(_fmt, value))
+    return str(value)
+
+
+def markdown(rows: list[dict]) -> str:
+    """One markdown table per benchmark, columns in first-seen order."""
+    out = []
+    for name in dict.fromkeys(row["benchmark"] for row in rows):
+        group = [row for row in rows if row["benchmark"] == name]
+        columns = [c for c in dict.fromkeys(k for row in group for k in row) if c != "benchmark"]
+        out += [f"**{name}**", "", "| " + " | ".join(columns) + " |",
+                "|" + "---|" * len(columns)]
+        out += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in group]
+        out.append("")
+    return "\n".join(out)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--reference-python", help="python of a venv with cebra==0.6.1")
+    where.add_argument("--install-reference", type=Path, metavar="DIR",
+                       help="create (or reuse) a venv with cebra==0.6.1 at DIR")
+    parser.add_argument("--quick", action="store_true",
+                        help="10k and 100k timesteps, few steps, quick companions (< 3 min)")
+    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--lengths", type=int, nargs="+")
+    parser.add_argument("--steps", type=int, help="steps per timed fit (upper bound)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--budget", type=float, help="seconds per timed fit (shrinks steps)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    parser.add_argument("--json", type=Path, help="write all rows as JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the tables as markdown here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = _parser().parse_args(argv)
+    if args.install_reference:
+        args.reference_python = install_reference(args.install_reference)
+    args.lengths = args.lengths or ([10_000, 100_000] if args.quick
+                                    else [10_000, 100_000, 1_000_000])
+    args.steps = args.steps or (25 if args.quick else 60)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.budget = args.budget or (1.0 if args.quick else 4.0)
+    rows, start = [], time.perf_counter()
+    for name in args.sections:
+        print(f"[{time.perf_counter() - start:6.0f} s] {name}", file=sys.stderr, flush=True)
+        rows += SECTIONS[name](args)
+    table = markdown(rows)
+    print(table)
+    print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table)
+    return rows
 
 
 if __name__ == "__main__":

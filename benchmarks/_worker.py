@@ -1,0 +1,165 @@
+"""One measurement in a fresh process, for cebra_pipe or the reference ``cebra``.
+
+Run by :mod:`benchmarks.compare_reference` as ``python _worker.py '<json spec>'``
+with either library's python; prints one JSON object on its last line. It imports
+only the library named in the spec, so the reference never enters cebra_pipe's
+process (and vice versa). Kinds:
+
+* ``floor``: forward + backward + Adam of the library's own network on
+  ``3 x batch`` windows (``sessions`` networks for multi-session), no sampling.
+* ``step``: ms per training step of ``CEBRA.fit`` in one mode, as
+  ``(fit(steps) - fit(warmup)) / (steps - warmup)`` so start-up costs cancel.
+* ``transform``: samples/s of ``CEBRA.transform`` on the whole recording.
+* ``memory``: peak resident memory of a continuous fit followed by a transform.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+NEURONS = 120
+
+
+def _library(spec: dict):
+    if spec["library"] == "reference":
+        import cebra
+    else:
+        sys.path.insert(0, spec["repo"])
+        import cebra_pipe as cebra
+    return cebra
+
+
+def recording(length: int, seed: int = 0, neurons: int = NEURONS) -> dict:
+    """Random activity ``(length, neurons)`` with a slow position and a direction.
+
+    Returns ``neural``, ``continuous (length, 3)`` = [position, right, left] and
+    ``discrete (length,)`` (10 position bins).
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    position = (np.sin(t / 200.0 + seed) + 1) * 0.8
+    right = (np.cos(t / 200.0 + seed) > 0).astype("float32")
+    return {"neural": rng.normal(size=(length, neurons)).astype("float32"),
+            "continuous": np.stack([position, right, 1 - right], 1).astype("float32"),
+            "discrete": np.minimum((position * 6.25).astype(int), 9)}
+
+
+def labels_for(mode: str, data: dict) -> tuple:
+    """The label arguments of ``fit`` in ``mode``."""
+    return {"time": (), "continuous": (data["continuous"],), "discrete": (data["discrete"],),
+            "mixed": (data["continuous"], data["discrete"])}[mode]
+
+
+def _estimator(cebra, mode: str, steps: int, spec: dict):
+    return cebra.CEBRA(model_architecture="offset10-model", batch_size=spec["batch"],
+                       max_iterations=steps, time_offsets=10, device="cpu",
+                       conditional="time" if mode == "time" else "time_delta",
+                       learning_rate=3e-4, output_dimension=8, num_hidden_units=32,
+                       verbose=False)
+
+
+def _fit_seconds(cebra, spec: dict, steps: int) -> float:
+    mode, sessions = spec["mode"], spec.get("sessions", 1)
+    data = [recording(spec["length"], seed) for seed in range(sessions)]
+    X = [d["neural"] for d in data] if sessions > 1 else data[0]["neural"]
+    y = labels_for(mode, data[0]) if sessions == 1 else \
+        tuple([labels_for(mode, d)[k] for d in data] for k in range(len(labels_for(mode, data[0]))))
+    model = _estimator(cebra, mode, steps, spec)
+    start = time.perf_counter()
+    model.fit(X, *y)
+    return time.perf_counter() - start
+
+
+def step(cebra, spec: dict) -> dict:
+    """ms/step of ``fit`` in ``spec['mode']`` (best of ``repeats``).
+
+    The measured steps shrink (never below 5) so that one measurement takes about
+    ``budget_s``: the reference needs seconds per step at 1M timesteps.
+    """
+    warmup = spec["warmup"]
+    per_step = _fit_seconds(cebra, spec, warmup) / warmup
+    measured = int(max(5, min(spec["steps"] - warmup, spec["budget_s"] / per_step)))
+    times = []
+    for _ in range(spec["repeats"]):
+        short = _fit_seconds(cebra, spec, warmup)
+        long = _fit_seconds(cebra, spec, warmup + measured)
+        times.append(1000 * (long - short) / measured)
+    return {"ms": min(times), "all_ms": times, "measured_steps": measured}
+
+
+def _infonce(emb: torch.Tensor, batch: int) -> torch.Tensor:
+    ref, pos, neg = emb[:batch], emb[batch:2 * batch], emb[2 * batch:]
+    return -(ref * pos).sum(1).mean() + torch.logsumexp(ref @ neg.T, 1).mean()
+
+
+def floor(cebra, spec: dict) -> dict:
+    """ms of forward + backward + Adam on fixed windows: no sampling, no gathering."""
+    sessions, batch = spec.get("sessions", 1), spec["batch"]
+    nets = [cebra.models.init("offset10-model", NEURONS, 32, 8) for _ in range(sessions)]
+    params = [p for net in nets for p in net.parameters()]
+    optimizer = torch.optim.Adam(params, lr=3e-4)
+    windows = [torch.randn(3 * batch, NEURONS, 10) for _ in nets]
+
+    def one_step() -> None:
+        optimizer.zero_grad()
+        emb = [net(x) for net, x in zip(nets, windows)]
+        ref = torch.cat([e[:batch] for e in emb])
+        pos = torch.cat([e[batch:2 * batch] for e in emb])
+        neg = torch.cat([e[2 * batch:] for e in emb])
+        _infonce(torch.cat([ref, pos, neg]), len(ref)).backward()
+        optimizer.step()
+
+    for _ in range(spec["warmup"]):
+        one_step()
+    times = []
+    for _ in range(spec["repeats"]):
+        start = time.perf_counter()
+        for _ in range(spec["steps"]):
+            one_step()
+        times.append(1000 * (time.perf_counter() - start) / spec["steps"])
+    return {"ms": min(times), "all_ms": times}
+
+
+def transform(cebra, spec: dict) -> dict:
+    """Samples/s of ``transform`` over a ``length`` recording (best of ``repeats``)."""
+    data = recording(spec["length"])
+    model = _estimator(cebra, "continuous", 5, spec).fit(data["neural"], data["continuous"])
+    model.transform(data["neural"][:1000])
+    times = []
+    for _ in range(spec["repeats"]):
+        start = time.perf_counter()
+        out = model.transform(data["neural"])
+        times.append(time.perf_counter() - start)
+    assert out.shape == (spec["length"], 8), out.shape
+    return {"samples_per_s": spec["length"] / min(times), "seconds": min(times)}
+
+
+def memory(cebra, spec: dict) -> dict:
+    """Peak RSS (MB) of a continuous fit plus transform, and of the imports alone."""
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    data = recording(spec["length"])
+    model = _estimator(cebra, "continuous", spec["steps"], spec)
+    model.fit(data["neural"], data["continuous"])
+    model.transform(data["neural"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"peak_mb": peak, "import_mb": baseline}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    cebra = _library(spec)
+    result = {"floor": floor, "step": step, "transform": transform,
+              "memory": memory}[spec["kind"]](cebra, spec)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
