@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _ATTRIBUTES = {
     "CEBRA": "cebra_pipe.sklearn.estimator",
+    "fit_seeds": "cebra_pipe.sklearn.ensemble",
     "load_data": "cebra_pipe.data.load",
     "KNNDecoder": "cebra_pipe.decoders",
     "L1LinearRegressor": "cebra_pipe.decoders",

@@ -11,12 +11,31 @@ configuration instead of one per seed (each would spend seconds importing torch)
   ``model.pt``, ``embeddings.npz`` (``sessions`` names, ``train_<i>``/``valid_<i>``
   per session), ``loss.tsv``, ``provenance.json``.
 
+``--ensemble`` decides how the seeds share the process. ``on``: the seeds still to be
+trained train together in lock-step as a batched ensemble
+(:func:`cebra_pipe.sklearn.ensemble.fit_ensemble`); ``off``: one after another.
+``auto`` (the default) is ``on`` when ``--device`` resolves to a GPU, where one
+batched network over the seeds costs about as much as one seed, and ``off`` on the
+CPU, where training is compute bound and an ensemble is no faster
+(``benchmarks/bench_ensemble.py``) while sequential training finishes (and keeps)
+the first seeds early. Every seed's outputs are the same either way: bit-identical
+on the CPU, equal to float tolerance on a GPU.
+
 Training state is checkpointed every ``checkpoint_every`` iterations under
-``--checkpoints`` (outside the declared outputs). A killed job, rerun, resumes each
-seed from its newest checkpoint (seeds that had finished are not retrained); the
-checkpoints are removed once every output is written. The checkpoint folder name
-carries a hash of the model parameters, labels, seed and input files, so a changed
-configuration never resumes from a stale state.
+``--checkpoints`` (outside the declared outputs), one folder per seed. A killed job,
+rerun, resumes each seed from its newest checkpoint (seeds that had finished are not
+retrained); the checkpoints are removed once every output is written. The checkpoint
+folder name carries a hash of the model parameters, labels, seed and input files, so
+a changed configuration never resumes from a stale state.
+
+Ensemble checkpoints are the same per-seed files: at every checkpoint step the
+ensemble writes each seed's state (weights, optimizer, loss history, sampler and
+RNG state) into that seed's folder, in the format of a sequential run. A rerun,
+ensemble or not, resumes each seed from its own newest checkpoint; if the job died
+while the seeds' checkpoints of one step were being written, the seeds that are
+behind are first advanced to the others' step, then all continue together. So the
+two modes can resume each other's checkpoints, and a resumed ensemble ends exactly
+where an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -59,6 +78,9 @@ def _parser(step: str) -> argparse.ArgumentParser:
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--checkpoints", required=True,
                         help="folder for resumable training state (not an output)")
+    parser.add_argument("--ensemble", choices=("auto", "on", "off"), default="auto",
+                        help="train the seeds together as a batched ensemble (on), one after "
+                             "another (off), or on only when training on a GPU (auto)")
     parser.add_argument("--verbose", action="store_true", help="show a progress bar")
     return parser
 
@@ -141,6 +163,31 @@ def _checkpoint_dir(root: Path, seed: int, key: Any) -> Path:
     return path
 
 
+def _finished(checkpoint_dir: Path, device: str):
+    """The final state kept from an earlier run of this seed, or ``None``."""
+    from cebra_pipe import CEBRA
+
+    final = checkpoint_dir / "final.pt"
+    if final.is_file():
+        try:
+            return CEBRA.load(final, map_location=device)
+        except (ValueError, OSError, RuntimeError, KeyError):
+            final.unlink(missing_ok=True)
+    return None
+
+
+def _announce(seed: int, checkpoint_dir: Path, total: int, note: str = "") -> str:
+    """Print where ``seed`` starts; returns the matching provenance text."""
+    steps = sorted(int(m.group(1)) for p in checkpoint_dir.glob("checkpoint_*.pt")
+                   if (m := _CHECKPOINT.search(p.name)))
+    how = (f"resumed from checkpoint at step {steps[-1]} of {total}" if steps
+           else f"trained from step 0 of {total}")
+    print(f"  seed {seed}: " + (f"resuming from checkpoint at step {steps[-1]} of {total}"
+                                if steps else f"starting at step 0 of {total}") + note,
+          flush=True)
+    return how + note
+
+
 def fit_seed(params: dict[str, Any], seed: int, device: str, X: Any, y: tuple,
              checkpoint_dir: Path, every: int, verbose: bool = False) -> tuple[Any, str]:
     """Fit one seed, resuming from ``checkpoint_dir``; returns ``(model, how)``.
@@ -148,26 +195,77 @@ def fit_seed(params: dict[str, Any], seed: int, device: str, X: Any, y: tuple,
     ``how`` says whether the seed trained from step 0, resumed from a checkpoint, or
     was already finished (its final state is kept until the whole job succeeds).
     """
-    from cebra_pipe import CEBRA
-
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    final = checkpoint_dir / "final.pt"
-    if final.is_file():
-        try:
-            return CEBRA.load(final, map_location=device), "already trained (final state kept)"
-        except (ValueError, OSError, RuntimeError, KeyError):
-            final.unlink(missing_ok=True)
-    steps = sorted(int(m.group(1)) for p in checkpoint_dir.glob("checkpoint_*.pt")
-                   if (m := _CHECKPOINT.search(p.name)))
-    total = params["max_iterations"]
-    how = (f"resumed from checkpoint at step {steps[-1]} of {total}" if steps
-           else f"trained from step 0 of {total}")
-    print(f"  seed {seed}: " + (f"resuming from checkpoint at step {steps[-1]} of {total}"
-                                if steps else f"starting at step 0 of {total}"), flush=True)
+    model = _finished(checkpoint_dir, device)
+    if model is not None:
+        return model, "already trained (final state kept)"
+    how = _announce(seed, checkpoint_dir, params["max_iterations"])
     model = _estimator(params, seed, device, verbose)
     model.fit(X, *y, checkpoint_dir=checkpoint_dir, checkpoint_frequency=every)
-    model.save(final)
+    model.save(checkpoint_dir / "final.pt")
     return model, how
+
+
+def use_ensemble(mode: str, device: str) -> bool:
+    """Whether ``--ensemble mode`` trains the seeds together on ``device``."""
+    if mode != "auto":
+        return mode == "on"
+    from cebra_pipe.solver import resolve_device
+
+    return resolve_device(device).type != "cpu"
+
+
+def fit_seeds_together(params: dict[str, Any], seeds: list[int], device: str,
+                       data: dict[int, tuple], folders: dict[int, Path], every: int,
+                       verbose: bool = False) -> dict[int, tuple[Any, str]]:
+    """Fit the unfinished ``seeds`` as one ensemble; ``seed -> (model, how)``.
+
+    ``data[seed] = (X, *y)``. Finished seeds (a kept final state) are loaded, the
+    others train in lock-step with per-seed checkpoints in ``folders[seed]``.
+    """
+    from cebra_pipe.sklearn.ensemble import fit_ensemble
+
+    done: dict[int, tuple[Any, str]] = {}
+    for seed in seeds:
+        folders[seed].mkdir(parents=True, exist_ok=True)
+        model = _finished(folders[seed], device)
+        if model is not None:
+            done[seed] = (model, "already trained (final state kept)")
+    todo = [seed for seed in seeds if seed not in done]
+    if not todo:
+        return done
+    note = f" (ensemble of {len(todo)} seeds)" if len(todo) > 1 else ""
+    hows = {seed: _announce(seed, folders[seed], params["max_iterations"], note)
+            for seed in todo}
+    models = fit_ensemble([_estimator(params, seed, device, verbose) for seed in todo],
+                          [data[seed] for seed in todo],
+                          checkpoint_dirs=[folders[seed] for seed in todo],
+                          checkpoint_frequency=every)
+    for seed, model in zip(todo, models):
+        model.save(folders[seed] / "final.pt")
+        done[seed] = (model, hows[seed])
+    return done
+
+
+def _fit_all(args: argparse.Namespace, params: dict[str, Any], seeds: list[int],
+             data: Any, folders: dict[int, Path]):
+    """Yield ``(seed, model, how)`` in seed order, trained together or one by one.
+
+    ``data(seed) -> (X, *y)``. Sequentially each seed is yielded (and its outputs
+    written) as soon as it is trained.
+    """
+    every = int(args.model.get("checkpoint_every", 100))
+    if use_ensemble(args.ensemble, args.device):
+        fitted = fit_seeds_together(params, seeds, args.device,
+                                    {seed: data(seed) for seed in seeds}, folders, every,
+                                    args.verbose)
+        for seed in seeds:
+            yield (seed, *fitted[seed])
+        return
+    for seed in seeds:
+        X, *y = data(seed)
+        yield (seed, *fit_seed(params, seed, args.device, X, tuple(y), folders[seed], every,
+                               args.verbose))
 
 
 def write_loss(path: Path, model: Any) -> None:
@@ -216,16 +314,16 @@ def train_single(args: argparse.Namespace) -> None:
     outputs = [outdir / f"seed{s}" / name for s in seeds
                for name in ("model.pt", "embedding_train.npy", "embedding_valid.npy",
                             "loss.tsv", "provenance.json")]
-    folders = []
+    key = {"params": params, "labels": spec, "device": args.device, "inputs": input_hashes}
+    folders = {seed: _checkpoint_dir(root, seed, key) for seed in seeds}
+
+    def data(seed: int) -> tuple:
+        return (X_train, *training_labels(session, spec["names"], split["train"],
+                                          [spec["shuffle_seed"], seed, 0]
+                                          if spec["shuffle"] else None))
+
     with all_or_nothing(outputs):
-        for seed in seeds:
-            y = training_labels(session, spec["names"], split["train"],
-                                [spec["shuffle_seed"], seed, 0] if spec["shuffle"] else None)
-            folder = _checkpoint_dir(root, seed, {"params": params, "labels": spec,
-                                                  "device": args.device, "inputs": input_hashes})
-            folders.append(folder)
-            model, how = fit_seed(params, seed, args.device, X_train, y, folder,
-                                  int(args.model.get("checkpoint_every", 100)), args.verbose)
+        for seed, model, how in _fit_all(args, params, seeds, data, folders):
             print(f"  seed {seed}: {how}; final loss {float(model.state_dict_['loss'][-1]):.4f}",
                   flush=True)
             target = outdir / f"seed{seed}"
@@ -238,7 +336,7 @@ def train_single(args: argparse.Namespace) -> None:
                              inputs=inputs, seeds=[seed],
                              extra={"device_used": str(getattr(model, "device_", args.device)),
                                     "training": how, "threads": args.threads})
-    for folder in folders:
+    for folder in folders.values():
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -266,23 +364,22 @@ def train_multi(args: argparse.Namespace) -> None:
     print(f"train-multi {names}: labels {spec['names']}, seeds {seeds}", flush=True)
     outputs = [outdir / f"seed{s}" / name for s in seeds
                for name in ("model.pt", "embeddings.npz", "loss.tsv", "provenance.json")]
-    folders = []
+    key = {"params": params, "labels": spec, "device": args.device, "inputs": input_hashes}
+    folders = {seed: _checkpoint_dir(root, seed, key) for seed in seeds}
+
+    def data(seed: int) -> tuple:
+        per_session = [training_labels(s, spec["names"], sp["train"],
+                                       [spec["shuffle_seed"], seed, 0, i]
+                                       if spec["shuffle"] else None)
+                       for i, (s, sp) in enumerate(zip(sessions, splits))]
+        if any(len(y) != 1 for y in per_session):
+            raise PipelineError(f"train-multi: label set {spec['names']} must give one "
+                                "label array per session (continuous only, or one "
+                                "discrete label).")
+        return (X_train, [labels[0] for labels in per_session])
+
     with all_or_nothing(outputs):
-        for seed in seeds:
-            per_session = [training_labels(s, spec["names"], sp["train"],
-                                           [spec["shuffle_seed"], seed, 0, i]
-                                           if spec["shuffle"] else None)
-                           for i, (s, sp) in enumerate(zip(sessions, splits))]
-            if any(len(y) != 1 for y in per_session):
-                raise PipelineError(f"train-multi: label set {spec['names']} must give one "
-                                    "label array per session (continuous only, or one "
-                                    "discrete label).")
-            y = ([labels[0] for labels in per_session],)
-            folder = _checkpoint_dir(root, seed, {"params": params, "labels": spec,
-                                                  "device": args.device, "inputs": input_hashes})
-            folders.append(folder)
-            model, how = fit_seed(params, seed, args.device, X_train, y, folder,
-                                  int(args.model.get("checkpoint_every", 100)), args.verbose)
+        for seed, model, how in _fit_all(args, params, seeds, data, folders):
             print(f"  seed {seed}: {how}", flush=True)
             target = outdir / f"seed{seed}"
             model.save(target / "model.pt")
@@ -298,7 +395,7 @@ def train_multi(args: argparse.Namespace) -> None:
                              inputs=inputs, seeds=[seed],
                              extra={"device_used": str(getattr(model, "device_", args.device)),
                                     "training": how, "threads": args.threads})
-    for folder in folders:
+    for folder in folders.values():
         shutil.rmtree(folder, ignore_errors=True)
 
 

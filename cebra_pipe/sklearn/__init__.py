@@ -1,4 +1,4 @@
-"""The scikit-learn layer: the :class:`CEBRA` estimator and ``metrics``."""
+"""The scikit-learn layer: the :class:`CEBRA` estimator, ``metrics`` and ``fit_seeds``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"metrics", "estimator"}:
+    if name in {"metrics", "estimator", "ensemble"}:
         return importlib.import_module(f"cebra_pipe.sklearn.{name}")
     if name == "CEBRA":
         return importlib.import_module("cebra_pipe.sklearn.estimator").CEBRA
+    if name in {"fit_seeds", "fit_ensemble"}:
+        return getattr(importlib.import_module("cebra_pipe.sklearn.ensemble"), name)
     raise AttributeError(f"module 'cebra_pipe.sklearn' has no attribute {name!r}")

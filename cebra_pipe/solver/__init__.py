@@ -2,9 +2,10 @@
 
 from cebra_pipe.solver.base import Solver, transform_recording
 from cebra_pipe.solver.device import resolve_device
+from cebra_pipe.solver.ensemble import EnsembleSolver
 from cebra_pipe.solver.multi_session import MultiSessionSolver
 from cebra_pipe.solver.registry import get_options, init, register
 from cebra_pipe.solver.single_session import SingleSessionHybridSolver, SingleSessionSolver
 
-__all__ = ["MultiSessionSolver", "SingleSessionHybridSolver", "SingleSessionSolver", "Solver",
-           "get_options", "init", "register", "resolve_device", "transform_recording"]
+__all__ = ["EnsembleSolver", "MultiSessionSolver", "SingleSessionHybridSolver",
+           "SingleSessionSolver", "Solver", "get_options", "init", "register", "resolve_device", "transform_recording"]
