@@ -8,4 +8,5 @@ from cebra_pipe.solver.registry import get_options, init, register
 from cebra_pipe.solver.single_session import SingleSessionHybridSolver, SingleSessionSolver
 
 __all__ = ["EnsembleSolver", "MultiSessionSolver", "SingleSessionHybridSolver",
-           "SingleSessionSolver", "Solver", "get_options", "init", "register", "resolve_device", "transform_recording"]
+           "SingleSessionSolver", "Solver", "get_options", "init", "register", "resolve_device",
+           "transform_recording"]

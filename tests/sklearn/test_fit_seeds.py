@@ -63,6 +63,7 @@ def _assert_same_estimator(a: CEBRA, b: CEBRA, exact: bool = True) -> None:
     ((DISCRETE,), {}),
     ((POSITION, DISCRETE), {}),
     ((POSITION,), {"hybrid": True}),
+    ((POSITION,), {"batch_size": None, "max_iterations": 5}),
     ((POSITION,), {"distance": "euclidean", "model_architecture": "offset10-model-mse",
                    "temperature_mode": "constant"}),
 ])

@@ -38,7 +38,7 @@ def _criterion(learnable: bool) -> torch.nn.Module:
 
 def _member(seed: int, steps: int, *, model: str = "offset10-model", learnable: bool = True,
             optimizer=torch.optim.Adam, solver: str = "single-session", units: int = 16,
-            hybrid: bool = False, **optimizer_kw):
+            hybrid: bool = False, batch: int | None = BATCH, **optimizer_kw):
     """A fresh (solver, loader) pair: weights from ``seed``, sampler seeded ``100 + seed``."""
     torch.manual_seed(seed)
     net = cebra_pipe.models.init(model, num_neurons=NEURONS, num_units=units, num_output=3)
@@ -49,7 +49,7 @@ def _member(seed: int, steps: int, *, model: str = "offset10-model", learnable: 
     data = TensorDataset(NEURAL, continuous=LABELS)
     data.configure_for(net)
     cls = HybridDataLoader if hybrid else ContinuousDataLoader
-    loader = cls(data, steps, BATCH, conditional="time_delta", time_offset=5, seed=100 + seed)
+    loader = cls(data, steps, batch, conditional="time_delta", time_offset=5, seed=100 + seed)
     return member, loader
 
 
@@ -112,6 +112,14 @@ def test_vmap_members_equal_solo_runs_to_float_tolerance(learnable):
         for name, value in solo.model.state_dict().items():
             torch.testing.assert_close(member.model.state_dict()[name], value, rtol=0,
                                        atol=1e-4)
+
+
+def test_vmap_backend_runs_full_batches_in_the_loop():
+    """Full batches (batch_size=None) are embedded as a sliding convolution, not vmapped."""
+    pairs = [_member(s, 4, batch=None) for s in (0, 1)]
+    EnsembleSolver([p[0] for p in pairs], backend="vmap").fit([p[1] for p in pairs])
+    for seed, (member, _) in zip((0, 1), pairs):
+        _assert_identical(member, _solo(seed, 4, batch=None))
 
 
 def test_hybrid_solver_ensemble_equals_solo():
