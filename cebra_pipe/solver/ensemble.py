@@ -207,7 +207,7 @@ class _Stack:
                 state = self.optimizer.state.get(stacked)
                 if state:
                     solver.optimizer.state[members[name]] = {
-                        key: _slice_entry(key, value, stacked, k)
+                        key: _slice_entry(key, value, k)
                         for key, value in state.items()}
 
 
@@ -236,7 +236,8 @@ def _stack_entry(name: str, key: str, values: list):
     return first.clone() if isinstance(first, torch.Tensor) else first
 
 
-def _slice_entry(key: str, value, stacked: torch.Tensor, k: int):
+def _slice_entry(key: str, value, k: int):
+    """Member ``k``'s part of one stacked optimizer state entry."""
     if isinstance(value, torch.Tensor) and key not in _SHARED_STATE:
         return value[k].clone()
     return value.clone() if isinstance(value, torch.Tensor) else value
@@ -406,10 +407,12 @@ class EnsembleSolver:
             rng = _MemberRNG(self.device, seeds)
             run = _Run(self, loaders, rng, dirs, checkpoint_frequency, callback,
                        callback_frequency, total)
-            steps = run.resume() if resume and dirs else [0] * len(self)
-            run.catch_up(steps)
-            run.train(list(range(len(self))), steps[0], total)
-            run.close()
+            try:
+                steps = run.resume() if resume and dirs else [0] * len(self)
+                run.catch_up(steps)
+                run.train(list(range(len(self))), steps[0], total)
+            finally:
+                run.bar.close()
         return self
 
     def _check_loaders(self, loaders: list) -> int:
@@ -544,23 +547,29 @@ class _Run:
         buffer = torch.empty((ensemble.sync_every, len(members), len(LOG_KEYS)),
                              device=ensemble.device)
         pending = 0
-        for step in range(start + 1, stop + 1):
-            buffer[pending] = ensemble.step(stack, [next(b) for b in batches], self.rng,
-                                            members)
-            pending += 1
-            checkpoint = bool(self.checkpoint_frequency) and step % self.checkpoint_frequency == 0
-            call = (self.callback is not None and bool(self.callback_frequency)
-                    and step % self.callback_frequency == 0)
-            if pending == ensemble.sync_every or step == stop or checkpoint or call:
-                self._flush(solvers, buffer[:pending], advance_bar)
-                pending = 0
-            if checkpoint or call:
-                stack.unstack()
-            if checkpoint:
-                self._save(members, step)
-            if call and len(members) == len(ensemble):
-                self.callback(step, ensemble)
-        stack.unstack()
+        try:
+            for step in range(start + 1, stop + 1):
+                buffer[pending] = ensemble.step(stack, [next(b) for b in batches], self.rng,
+                                                members)
+                pending += 1
+                checkpoint = (bool(self.checkpoint_frequency)
+                              and step % self.checkpoint_frequency == 0)
+                call = (self.callback is not None and bool(self.callback_frequency)
+                        and step % self.callback_frequency == 0)
+                if pending == ensemble.sync_every or step == stop or checkpoint or call:
+                    self._flush(solvers, buffer[:pending], advance_bar)
+                    pending = 0
+                if checkpoint or call:
+                    stack.unstack()
+                if checkpoint:
+                    self._save(members, step)
+                if call and len(members) == len(ensemble):
+                    self.callback(step, ensemble)
+        finally:
+            # Also when interrupted: the members hold the steps taken so far, as solo
+            # solvers would.
+            self._flush(solvers, buffer[:pending], advance_bar)
+            stack.unstack()
 
     def _flush(self, solvers: list[Solver], stats: torch.Tensor, advance_bar: bool) -> None:
         """Append ``stats (steps, K, 4)`` to each member's history and log."""
@@ -581,6 +590,3 @@ class _Run:
             # save_checkpoint records the global RNG: make it this member's stream.
             with self.rng.member(k):
                 self.ensemble.solvers[k].save_checkpoint(self.dirs[k], step, self.loaders[k])
-
-    def close(self) -> None:
-        self.bar.close()

@@ -222,6 +222,7 @@ def test_interrupted_ensemble_resumes_bit_identically(tmp_path):
         EnsembleSolver([p[0] for p in pairs]).fit(
             [p[1] for p in pairs], checkpoint_dirs=dirs, checkpoint_frequency=every,
             callback=_stop_at(20), callback_frequency=1)
+    assert all(len(p[0].history) == 20 for p in pairs)  # interrupted members keep their steps
     assert all(sorted(p.name for p in d.glob("*.pt")) == ["checkpoint_00000020.pt"]
                for d in dirs)
     pairs = [_member(s, steps) for s in seeds]  # a new process: fresh weights and loaders
