@@ -125,9 +125,9 @@ def multi_session_rows(args) -> list[dict]:
 
 
 def transform_rows(args) -> list[dict]:
-    """Samples/s of ``transform`` on a 100k recording."""
-    ref, ours = _both(args, "transform", length=100_000, repeats=3)
-    row = {"benchmark": "transform", "timesteps": 100_000,
+    """Samples/s of ``transform`` on a ``--long`` (100k) recording."""
+    ref, ours = _both(args, "transform", length=args.long, repeats=3)
+    row = {"benchmark": "transform", "timesteps": args.long,
            "reference_samples_per_s": ref and ref["samples_per_s"],
            "cebra_pipe_samples_per_s": ours["samples_per_s"],
            "speedup": _ratio(ours["samples_per_s"], ref and ref["samples_per_s"])}
@@ -136,9 +136,9 @@ def transform_rows(args) -> list[dict]:
 
 
 def memory_rows(args) -> list[dict]:
-    """Peak RSS of a 100k continuous fit + transform."""
-    ref, ours = _both(args, "memory", length=100_000, steps=20 if args.quick else 200)
-    row = {"benchmark": "memory", "timesteps": 100_000,
+    """Peak RSS of a ``--long`` (100k) continuous fit + transform."""
+    ref, ours = _both(args, "memory", length=args.long, steps=20 if args.quick else 200)
+    row = {"benchmark": "memory", "timesteps": args.long,
            "reference_peak_mb": ref and ref["peak_mb"], "cebra_pipe_peak_mb": ours["peak_mb"],
            "reference_import_mb": ref and ref["import_mb"],
            "cebra_pipe_import_mb": ours["import_mb"],
@@ -216,6 +216,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--budget", type=float, help="seconds per timed fit (shrinks steps)")
+    parser.add_argument("--long", type=int, default=100_000,
+                        help="timesteps of the transform and memory benchmarks")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument("--json", type=Path, help="write all rows as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the tables as markdown here")
