@@ -8,9 +8,9 @@ loader, i.e. its own sampler generator) are trained together:
    (``torch.func.stack_module_state``) and one optimizer of the members' class
    updates the stacked tensors. The supported optimizers are elementwise, so a
    stacked Adam is K independent Adams;
-2. each step every member draws its own batch from its own loader, the K losses
-   are computed (see *backends*), summed, and one backward pass gives every member
-   exactly the gradient of its own loss;
+2. each step every member draws its own batch from its own loader and the K
+   losses are computed (see *backends*); the gradient of member ``k``'s loss lands
+   in row ``k`` of the stacked gradients, and one optimizer step updates all;
 3. the stacked state is copied back into the K solvers (parameters, optimizer
    state, loss history and log) at the end, at checkpoints and before callbacks,
    so each solver afterwards is what training it alone would have produced.
@@ -18,15 +18,17 @@ loader, i.e. its own sampler generator) are trained together:
 Backends
 --------
 ``"vmap"``
-    One ``torch.func.vmap`` over ``functional_call`` of the members' losses: the
-    K models run as one batched (grouped) convolution. Few, large kernels, which is
-    what a GPU wants. Results equal the solo runs to float tolerance (the batched
-    convolution sums in another order).
+    One ``torch.func.vmap`` over ``functional_call`` of the members' losses, summed,
+    and one backward: the K models run as one batched convolution (vmap turns
+    batched convolution weights into a grouped convolution, ``groups=K``). Few,
+    large kernels, which is what a GPU wants. Results equal the solo runs to float
+    tolerance (the grouped convolution sums in another order).
 ``"loop"``
-    Each member's loss runs on views of the stacked parameters with the same
-    kernels as a solo run, so members are bit-identical to solo training on the
-    CPU; the step still shares one backward and one optimizer update. On the CPU,
-    which is compute bound for these models, this is faster than ``vmap`` (see
+    Each member's forward and backward run in turn on views of its row of the
+    stacked parameters, with the same kernels as a solo run, so members are
+    bit-identical to solo training on the CPU; the optimizer update is shared. On
+    the CPU, which is compute bound for these models, this is faster than ``vmap``
+    (oneDNN's grouped convolution is about twice as slow as K dense ones; see
     ``benchmarks/bench_ensemble.py``). It also supports what ``vmap`` cannot:
     dropout (each member keeps its own torch RNG stream, as in a solo run) and
     multi-session batches (per-member session permutations).
@@ -161,11 +163,13 @@ class _Stack:
         self.optimizer = _like(self.solvers[0].optimizer, [params[n] for n in self.names])
         self._stack_optimizer_state()
 
-    def views(self) -> list[dict[str, torch.Tensor]]:
-        """Per member, ``name -> (...)`` views of the stacked leaves (gradients flow back)."""
-        unbound = {name: param.unbind(0) for name, param in self.params.items()}
-        return [{name: unbound[name][k] for name in self.names}
-                for k in range(len(self.solvers))]
+    def member_params(self, k: int) -> dict[str, torch.Tensor]:
+        """``name -> (...)`` views of member ``k``'s slice of the stacked leaves.
+
+        Gradients flow back into row ``k`` of each leaf's ``.grad`` (zeros elsewhere,
+        so the members' contributions add up exactly).
+        """
+        return {name: param[k] for name, param in self.params.items()}
 
     @torch.no_grad()
     def temperatures(self, backend: str) -> torch.Tensor:
@@ -446,26 +450,30 @@ class EnsembleSolver:
         stack.optimizer.zero_grad(set_to_none=True)
         if self.backend == "vmap" and _vmappable(batches[0]):
             losses, stats = _vmap_losses(stack, batches)
+            # d(sum)/d(loss_k) = 1: each member gets exactly its own gradient.
+            losses.sum().backward()
         else:
-            losses, stats = _loop_losses(stack, batches, rng, members)
-        # d(sum)/d(loss_k) = 1: each member gets exactly its own gradient.
-        losses.sum().backward()
+            stats = _loop_backward(stack, batches, rng, members)
         stack.optimizer.step()
         # Solo runs log the temperature after the update; so do we.
         return torch.cat([stats, stack.temperatures(self.backend)[:, None]], dim=1)
 
 
-def _loop_losses(stack: _Stack, batches: list, rng: _MemberRNG,
-                 members: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each member's loss with the solo kernels, on views of the stacked parameters."""
-    losses, stats = [], []
-    for objective, params, batch, member in zip(stack.objectives, stack.views(), batches,
-                                                members):
+def _loop_backward(stack: _Stack, batches: list, rng: _MemberRNG,
+                   members: list[int]) -> torch.Tensor:
+    """Forward and backward of each member in turn, with the solo kernels.
+
+    One backward per member right after its forward (rather than one over the sum)
+    keeps a single member's activations alive at a time: less memory and a warm
+    cache, the same gradients. Returns ``(K, 3)`` statistics.
+    """
+    stats = []
+    for k, (objective, batch, member) in enumerate(zip(stack.objectives, batches, members)):
         with rng.member(member):
-            loss, stat = functional_call(objective, params, (batch,))
-        losses.append(loss)
+            loss, stat = functional_call(objective, stack.member_params(k), (batch,))
+        loss.backward()
         stats.append(stat)
-    return torch.stack(losses), torch.stack(stats)
+    return torch.stack(stats)
 
 
 def _vmappable(batch) -> bool:
