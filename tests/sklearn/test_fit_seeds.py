@@ -50,7 +50,7 @@ def _assert_same_estimator(a: CEBRA, b: CEBRA, exact: bool = True) -> None:
                                                      else {"session_id": 0})))
     else:
         torch.testing.assert_close(sa["loss"], sb["loss"], rtol=0, atol=1e-5)
-        np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=0, atol=5e-5)
     for attr in ("n_features_in_", "num_sessions_", "label_kind_", "num_negatives_", "offset_",
                  "_fit_calls"):
         assert getattr(a, attr) == getattr(b, attr), attr
