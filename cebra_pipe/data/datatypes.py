@@ -56,6 +56,7 @@ class BatchIndex:
     positive: torch.Tensor
     negative: torch.Tensor
     positive_time: torch.Tensor | None = None  # hybrid training: time-contrastive positives
+    full_batch: bool = False  # every admissible reference (batch_size=None)
 
 
 @dataclass
@@ -70,6 +71,60 @@ class Batch:
     def to(self, device: str | torch.device) -> "Batch":
         return Batch(**{f.name: (None if getattr(self, f.name) is None
                                  else getattr(self, f.name).to(device)) for f in fields(self)})
+
+
+@dataclass
+class FullBatch:
+    """A full batch: the whole recording plus the indices, no windows cut up front.
+
+    It offers the windows of a :class:`Batch` (cut on each access), and the solver
+    can instead embed ``neural`` once as a sliding convolution and pick the rows of
+    ``index`` from it: with every time step in the batch, ``3 x time`` overlapping
+    windows would repeat each sample ``3 x len(offset)`` times.
+
+    Parameters
+    ----------
+    neural : (time, neurons)
+        The recording.
+    offset
+        Receptive field the windows are cut for.
+    index
+        Time indices of references, positives and negatives.
+    """
+
+    neural: torch.Tensor
+    offset: Offset
+    index: BatchIndex
+
+    def windows(self, index: torch.Tensor) -> torch.Tensor:
+        """Windows ``(batch, neurons, len(offset))`` around ``index (batch,)``.
+
+        The same cut as ``TensorDataset.__getitem__``.
+        """
+        steps = torch.arange(-self.offset.left, self.offset.right, device=self.neural.device)
+        return self.neural[index[:, None] + steps].transpose(1, 2)
+
+    @property
+    def reference(self) -> torch.Tensor:
+        return self.windows(self.index.reference)
+
+    @property
+    def positive(self) -> torch.Tensor:
+        return self.windows(self.index.positive)
+
+    @property
+    def negative(self) -> torch.Tensor:
+        return self.windows(self.index.negative)
+
+    @property
+    def positive_time(self) -> torch.Tensor | None:
+        time = self.index.positive_time
+        return None if time is None else self.windows(time)
+
+    def to(self, device: str | torch.device) -> "FullBatch":
+        index = {f.name: getattr(self.index, f.name) for f in fields(self.index)}
+        index = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in index.items()}
+        return FullBatch(self.neural.to(device), self.offset, BatchIndex(**index))
 
 
 @dataclass

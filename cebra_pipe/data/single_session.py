@@ -6,7 +6,7 @@ import torch
 
 from cebra_pipe.data import samplers
 from cebra_pipe.data.datasets import TensorDataset
-from cebra_pipe.data.datatypes import Batch, BatchIndex
+from cebra_pipe.data.datatypes import Batch, BatchIndex, FullBatch
 from cebra_pipe.data.loaders import Loader
 
 _CONTINUOUS_CONDITIONALS = ("time", "time_delta", "delta_normal")
@@ -21,7 +21,10 @@ class _SingleSessionLoader(Loader):
             raise TypeError(f"dataset must be a TensorDataset, got {type(dataset).__name__}.")
         super().__init__(dataset, num_steps, batch_size, seed)
 
-    def load(self, index: BatchIndex) -> Batch:
+    def load(self, index: BatchIndex) -> Batch | FullBatch:
+        """Windows of ``index``; a full batch keeps the recording and cuts them lazily."""
+        if index.full_batch:
+            return FullBatch(self.dataset.neural, self.dataset.offset, index)
         return self.dataset.load_batch(index)
 
     def get_indices(self, num_samples: int | None) -> BatchIndex:
@@ -35,7 +38,7 @@ class _SingleSessionLoader(Loader):
             reference = sampler.sample_prior(num_samples)
             negative = sampler.sample_prior(num_samples)
         return BatchIndex(reference=reference, positive=sampler.sample_conditional(reference),
-                          negative=negative)
+                          negative=negative, full_batch=num_samples is None)
 
 
 class ContinuousDataLoader(_SingleSessionLoader):

@@ -3,23 +3,71 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from cebra_pipe.data.datatypes import Batch
-from cebra_pipe.solver.base import Solver
+from cebra_pipe.data.datatypes import Batch, FullBatch
+from cebra_pipe.solver.base import Solver, transform_recording
 from cebra_pipe.solver.registry import register
+
+
+def slides_over_recording(model: nn.Module) -> bool:
+    """Whether embedding a whole recording at once equals embedding every window.
+
+    True for convolutional models with one output per time step (``subsample ==
+    1``) without active dropout: dropout draws one mask per input, so a shared
+    recording would correlate the masks of overlapping windows.
+    """
+    if getattr(model, "subsample", None) != 1:
+        return False
+    return not (model.training and any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0
+                                       for m in model.modules()))
 
 
 @register("single-session")
 class SingleSessionSolver(Solver):
-    """Reference, positive and negative windows go through the model in one pass."""
+    """Reference, positive and negative windows go through the model in one pass.
 
-    def compute_loss(self, batch: Batch):
+    A full batch (:class:`~cebra_pipe.data.datatypes.FullBatch`) with a sliding
+    model embeds the recording once instead and gathers the rows of the batch.
+    """
+
+    def compute_loss(self, batch: Batch | FullBatch):
         batch = batch.to(self.device)
-        size = len(batch.reference)
-        emb = self.embed(self.model, torch.cat([batch.reference, batch.positive,
-                                                batch.negative]))
-        ref, pos, neg = emb[:size], emb[size:2 * size], emb[2 * size:]
+        if isinstance(batch, FullBatch) and self._can_slide(batch):
+            ref, pos, neg = self.embed_full_batch(self.model, batch)
+        else:
+            windows, size = _batch_windows(batch)
+            emb = self.embed(self.model, windows)
+            ref, pos, neg = emb[:size], emb[size:2 * size], emb[2 * size:]
         return self.criterion(ref, pos, neg)
+
+    def _can_slide(self, batch: FullBatch) -> bool:
+        get_offset = getattr(self.model, "get_offset", None)
+        return (slides_over_recording(self.model) and get_offset is not None
+                and get_offset() == batch.offset)
+
+    def embed_full_batch(self, encoder: nn.Module, batch: FullBatch
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reference, positive and negative embeddings ``(batch, num_output)`` each.
+
+        The encoder runs once over ``batch.neural (time, neurons)`` (``time -
+        len(offset) + 1`` outputs, row ``i`` is time ``i + offset.left``); gathering
+        rows keeps the gradient path to every window that is used.
+        """
+        emb = transform_recording(encoder, batch.neural, pad=False, batch_size=None,
+                                  autocast=self._autocast)
+        left = batch.offset.left
+        index = batch.index
+        return emb[index.reference - left], emb[index.positive - left], emb[index.negative - left]
+
+
+def _batch_windows(batch: Batch | FullBatch) -> tuple[torch.Tensor, int]:
+    """Reference, positive and negative windows ``(3 x batch, neurons, window)``, and batch."""
+    if isinstance(batch, FullBatch):  # one cut instead of three plus a copy
+        index = batch.index
+        cat = torch.cat([index.reference, index.positive, index.negative])
+        return batch.windows(cat), len(index.reference)
+    return torch.cat([batch.reference, batch.positive, batch.negative]), len(batch.reference)
 
 
 @register("single-session-hybrid")
