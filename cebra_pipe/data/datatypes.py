@@ -72,6 +72,35 @@ class Batch:
         return Batch(**{f.name: (None if getattr(self, f.name) is None
                                  else getattr(self, f.name).to(device)) for f in fields(self)})
 
+    def stacked(self, *names: str) -> torch.Tensor:
+        """The windows of ``names`` concatenated along the batch axis.
+
+        Parts gathered together (:meth:`TensorDataset.load_batch`) are consecutive
+        views of one tensor: that tensor is returned without a copy.
+        """
+        parts = [getattr(self, name) for name in names]
+        first = parts[0]
+        if not _adjacent_views(parts):
+            return torch.cat(parts)
+        return first.as_strided((sum(len(p) for p in parts), *first.shape[1:]), first.stride(),
+                                first.storage_offset())
+
+
+def _adjacent_views(parts: list[torch.Tensor]) -> bool:
+    """Whether ``parts`` are contiguous views lying back to back in one storage."""
+    first = parts[0]
+    try:
+        pointer, offset = first.untyped_storage().data_ptr(), first.storage_offset()
+    except (NotImplementedError, RuntimeError):  # vmap's batched tensors have no storage
+        return False
+    for part in parts:
+        if not (part.is_contiguous() and part.shape[1:] == first.shape[1:]
+                and part.untyped_storage().data_ptr() == pointer
+                and part.storage_offset() == offset):
+            return False
+        offset += part.numel()
+    return True
+
 
 @dataclass
 class FullBatch:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cebra_pipe.data.datasets import DatasetCollection
-from cebra_pipe.data.datatypes import Batch, MultiSessionBatch
+from cebra_pipe.data.datatypes import BatchIndex, MultiSessionBatch
 from cebra_pipe.data.loaders import Loader
 from cebra_pipe.data.samplers import MultiSessionSampler, make_host_generator
 
@@ -45,7 +45,7 @@ class _MultiSessionLoader(Loader):
 
     def load(self, index) -> MultiSessionBatch:
         reference, positive, negative, permutation = index
-        batches = [Batch(reference=ds[r], positive=ds[p], negative=ds[n])
+        batches = [ds.load_batch(BatchIndex(reference=r, positive=p, negative=n))
                    for ds, r, p, n in zip(self.dataset, reference, positive, negative)]
         return MultiSessionBatch(batches, permutation)
 

@@ -29,8 +29,7 @@ class MultiSessionSolver(Solver):
         refs, poss, negs = [], [], []
         for encoder, session in zip(self.model, batch.batches):
             size = len(session.reference)
-            emb = self.embed(encoder, torch.cat([session.reference, session.positive,
-                                                 session.negative]))
+            emb = self.embed(encoder, session.stacked("reference", "positive", "negative"))
             refs.append(emb[:size])
             poss.append(emb[size:2 * size])
             negs.append(emb[2 * size:])

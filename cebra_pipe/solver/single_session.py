@@ -67,7 +67,7 @@ def _batch_windows(batch: Batch | FullBatch) -> tuple[torch.Tensor, int]:
         index = batch.index
         cat = torch.cat([index.reference, index.positive, index.negative])
         return batch.windows(cat), len(index.reference)
-    return torch.cat([batch.reference, batch.positive, batch.negative]), len(batch.reference)
+    return batch.stacked("reference", "positive", "negative"), len(batch.reference)
 
 
 @register("single-session-hybrid")
@@ -80,8 +80,8 @@ class SingleSessionHybridSolver(Solver):
                              "(use HybridDataLoader).")
         batch = batch.to(self.device)
         size = len(batch.reference)
-        emb = self.embed(self.model, torch.cat([batch.reference, batch.positive,
-                                                batch.positive_time, batch.negative]))
+        emb = self.embed(self.model, batch.stacked("reference", "positive", "positive_time",
+                                                   "negative"))
         ref, pos, pos_time, neg = emb.split(size)
         loss_b, align_b, uniform_b = self.criterion(ref, pos, neg)
         loss_t, align_t, uniform_t = self.criterion(ref, pos_time, neg)

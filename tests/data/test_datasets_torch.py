@@ -97,3 +97,21 @@ def test_collection():
         DatasetCollection()
     with pytest.raises(TypeError, match="session 1"):
         DatasetCollection(a, np.zeros((3, 3)))
+
+
+def test_load_batch_gathers_once_and_stacks_without_copy():
+    dataset = TensorDataset(torch.randn(100, 7), offset=Offset(5, 5))
+    index = [torch.randint(5, 96, (8,)) for _ in range(4)]
+    batch = dataset.load_batch(BatchIndex(*index[:3], positive_time=index[3]))
+    steps = torch.arange(-5, 5)
+    expected = {name: dataset.neural[i[:, None] + steps].transpose(1, 2) for name, i in
+                zip(["reference", "positive", "negative", "positive_time"], index)}
+    for name, windows in expected.items():
+        assert torch.equal(getattr(batch, name), windows)
+    stacked = batch.stacked("reference", "positive", "positive_time", "negative")
+    assert stacked.data_ptr() == batch.reference.data_ptr()  # no copy
+    assert torch.equal(stacked, torch.cat([expected[n] for n in
+                                           ["reference", "positive", "positive_time", "negative"]]))
+    # Parts out of order are not adjacent: a copy, still the right windows.
+    reordered = batch.stacked("negative", "reference")
+    assert torch.equal(reordered, torch.cat([expected["negative"], expected["reference"]]))
