@@ -40,7 +40,7 @@ CHUNK_BYTES = 2**20
 #: The same with several torch threads. Each of the ~6 operations per chunk then
 #: opens a parallel region, whose fixed cost (on a busy machine, waiting for a
 #: descheduled thread: milliseconds) must be spread over more work than a cache.
-CHUNK_BYTES_THREADED = 2**25
+CHUNK_BYTES_THREADED = 2**24
 #: The same on accelerators, where each chunk costs kernel launches instead.
 CHUNK_BYTES_ACCELERATOR = 2**27
 
