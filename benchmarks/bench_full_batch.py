@@ -19,8 +19,8 @@ about 10 GB at 50,000 steps, so that size runs only with ``--reference-50k``.
 
 Usage::
 
-    python benchmarks/bench_full_batch.py [--quick] [--threads 2] [--json out.json]
-        [--reference-python /work/refenv/bin/python [--reference-50k]]
+    python benchmarks/bench_full_batch.py [--quick] [--threads 2] [--passive-omp]
+        [--json out.json] [--reference-python /work/refenv/bin/python [--reference-50k]]
 """
 
 from __future__ import annotations
@@ -86,17 +86,22 @@ _WORKER = textwrap.dedent("""
 
 
 def measure(python: str, library: str, mode: str, length: int, steps: int, warmup: int,
-            threads: int, timeout: float | None = None) -> dict:
+            threads: int, timeout: float | None = None, passive_omp: bool = False) -> dict:
     """One row: train in a fresh ``python`` process and read its report.
 
-    A failed run (out of memory, or over ``timeout`` seconds) gives a row with
-    ``error`` instead of numbers.
+    ``passive_omp`` sets ``OMP_WAIT_POLICY=passive`` in the worker: idle OpenMP
+    threads then sleep instead of spinning, which on a machine shared with other
+    jobs keeps each parallel region from waiting for a descheduled thread. A failed
+    run (out of memory, or over ``timeout`` seconds) gives a row with ``error``.
     """
     env = dict(os.environ)
     if library == "cebra_pipe":  # import the working tree, installed or not
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if passive_omp:
+        env["OMP_WAIT_POLICY"] = "passive"
     row = {"benchmark": f"full_batch_{mode}", "library": library, "timesteps": length,
-           "neurons": NEURONS, "threads": threads}
+           "neurons": NEURONS, "threads": threads,
+           "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default")}
     command = [python, "-c", _WORKER, library, mode, str(length), str(NEURONS), str(steps),
                str(warmup), str(threads)]
     try:
@@ -127,7 +132,7 @@ def _schedule(length: int, quick: bool) -> tuple[int, int]:
 
 
 def run(reference_python: str | None, quick: bool, threads: int = 2,
-        reference_50k: bool = False) -> list[dict]:
+        reference_50k: bool = False, passive_omp: bool = False) -> list[dict]:
     """Measure cebra_pipe (and the reference) on every mode and length.
 
     Parameters
@@ -141,6 +146,8 @@ def run(reference_python: str | None, quick: bool, threads: int = 2,
         ``torch.set_num_threads`` in each worker.
     reference_50k
         Also run the reference at 50,000 steps (needs ~10 GB for its N x N matrices).
+    passive_omp
+        ``OMP_WAIT_POLICY=passive`` in every worker (see :func:`measure`).
 
     Returns
     -------
@@ -159,7 +166,7 @@ def run(reference_python: str | None, quick: bool, threads: int = 2,
             for python, library in jobs:
                 timeout = None if deadline is None else max(1.0, deadline - time.monotonic())
                 rows.append(measure(python, library, mode, length, steps, warmup, threads,
-                                    timeout))
+                                    timeout, passive_omp))
     return rows
 
 
@@ -186,10 +193,12 @@ def main() -> None:
                         help="python of an environment with cebra==0.6.1 installed")
     parser.add_argument("--reference-50k", action="store_true",
                         help="also run the reference at 50,000 steps (~10 GB)")
+    parser.add_argument("--passive-omp", action="store_true",
+                        help="OMP_WAIT_POLICY=passive in the workers (busy, shared machines)")
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args()
     rows = run(args.reference_python, args.quick, threads=args.threads,
-               reference_50k=args.reference_50k)
+               reference_50k=args.reference_50k, passive_omp=args.passive_omp)
     print_table(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
