@@ -133,6 +133,10 @@ class FullBatch:
         steps = torch.arange(-self.offset.left, self.offset.right, device=self.neural.device)
         return self.neural[index[:, None] + steps].transpose(1, 2)
 
+    def stacked(self, *names: str) -> torch.Tensor:
+        """The windows of ``names`` concatenated along the batch axis (one cut)."""
+        return self.windows(torch.cat([getattr(self.index, name) for name in names]))
+
     @property
     def reference(self) -> torch.Tensor:
         return self.windows(self.index.reference)

@@ -63,11 +63,9 @@ class SingleSessionSolver(Solver):
 
 def _batch_windows(batch: Batch | FullBatch) -> tuple[torch.Tensor, int]:
     """Reference, positive and negative windows ``(3 x batch, neurons, window)``, and batch."""
-    if isinstance(batch, FullBatch):  # one cut instead of three plus a copy
-        index = batch.index
-        cat = torch.cat([index.reference, index.positive, index.negative])
-        return batch.windows(cat), len(index.reference)
-    return batch.stacked("reference", "positive", "negative"), len(batch.reference)
+    # A FullBatch cuts its windows on access: count the indices, not windows.
+    size = len(batch.index.reference if isinstance(batch, FullBatch) else batch.reference)
+    return batch.stacked("reference", "positive", "negative"), size
 
 
 @register("single-session-hybrid")

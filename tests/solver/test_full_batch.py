@@ -303,6 +303,8 @@ def test_full_batch_loader_yields_lazy_windows():
     assert torch.equal(batch.positive, data[index.positive])
     assert torch.equal(batch.negative, data[index.negative])
     assert batch.positive_time is None
+    assert torch.equal(batch.stacked("reference", "negative"),
+                       torch.cat([batch.reference, batch.negative]))
     moved = batch.to("cpu")
     assert isinstance(moved, FullBatch) and moved.index.full_batch
     assert torch.equal(moved.index.negative, index.negative)
