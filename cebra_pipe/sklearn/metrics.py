@@ -126,7 +126,8 @@ def _mean_infonce(model: Any, X: Any, y: tuple, session_id: int | None, num_batc
 def _batch_negatives(batch: Any) -> int:
     if hasattr(batch, "batches"):
         return sum(len(b.negative) for b in batch.batches)
-    return len(batch.negative)
+    index = getattr(batch, "index", None)  # a full batch: counting must not cut windows
+    return len(index.negative if index is not None else batch.negative)
 
 
 def infonce_loss(cebra_model: Any, X: Any, *y: Any, session_id: int | None = None,
