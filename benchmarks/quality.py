@@ -24,15 +24,20 @@ it), cebra_pipe with this interpreter. Both load the same ``.npz`` written by th
 parent. cebra_pipe gets ``random_state=seed``; the reference has no sampler seeding,
 so its worker seeds ``torch``, ``numpy`` and ``random`` globally.
 
-Parallelism: on the 2-core machine, two single-threaded workers at a time finish a
-set of fits faster than one 2-thread worker at a time (these small models scale
-poorly across threads: see ``--workers``/``--threads``), so that is the default.
-``fit_seconds`` is therefore single-thread wall time with the other core busy.
+Parallelism: on the 2-core machine, two single-threaded workers at a time finish the
+quick mode as fast as one 2-thread worker at a time (38 s vs 37 s), while using ~30 %
+less CPU (39 s vs 55 s): a batch of 512 windows is too small for torch's intra-op
+threads to pay off. So the default is ``--workers 2 --threads 1``. ``fit_seconds`` is
+then single-thread wall time with the other core busy, and depends on whatever else
+runs on the machine; ``fit_cpu_seconds`` (process CPU time) is the steadier speed
+measure. The full run (3 seeds x 2 libraries x 2 datasets x 5000 steps) takes about
+an hour on 2 cores, most of it in the reference; ``--quick`` with the reference takes
+about 75 s, without it about 40 s.
 
 Usage::
 
     python benchmarks/quality.py --reference-python /work/refenv/bin/python
-    python benchmarks/quality.py --quick            # cebra_pipe only, < 90 s
+    python benchmarks/quality.py --quick            # cebra_pipe only, ~40 s
     python benchmarks/quality.py --reference-python PY --steps 5000 --seeds 0 1 2 \\
         --datasets synthetic achilles --json benchmarks/out/quality.json
 
