@@ -37,6 +37,7 @@ def test_driver_measures_every_core_section(tmp_path):
     transform = next(row for row in rows if row["benchmark"] == "transform")
     assert transform["cebra_pipe_samples_per_s"] > 1000
     memory = next(row for row in rows if row["benchmark"] == "memory")
-    assert memory["cebra_pipe_peak_mb"] > memory["cebra_pipe_import_mb"] > 50
+    # ru_maxrss is a high-water mark: a small fit may stay below the import peak.
+    assert memory["cebra_pipe_peak_mb"] >= memory["cebra_pipe_import_mb"] > 50
     table = (tmp_path / "rows.md").read_text()
     assert "**step**" in table and "| time | 3000 |" in table
