@@ -14,8 +14,9 @@ python (``benchmarks/_worker.py``) on the same synthetic data, and prints:
   consistency on a synthetic track and the real rat achilles), from
   ``bench_full_batch.py``, ``bench_ensemble.py`` and ``quality.py``.
 
-Reproduce (``--quick`` finishes in under 3 minutes; the full run takes about an hour
-on 2 cores, most of it the 5000-step quality fits)::
+Reproduce (``--quick``, the four core sections at 10k and 100k timesteps, finishes in
+about 3 minutes on 2 idle cores; the full run takes about an hour, most of it the
+5000-step quality fits)::
 
     python benchmarks/compare_reference.py --install-reference /tmp/refenv --quick
     python benchmarks/compare_reference.py --reference-python /tmp/refenv/bin/python \\
@@ -101,7 +102,8 @@ def step_rows(args) -> list[dict]:
             rows.append({"benchmark": "step", "mode": mode, "timesteps": length,
                          "reference_ms": ref and ref["ms"], "cebra_pipe_ms": ours["ms"]})
             _progress(rows[-1])
-    last = floor_ms(args)
+    # The floor again at the end: the machine may have been busier at the start.
+    last = first if args.quick else floor_ms(args)
     floor, ours_floor = min(first[0], last[0]), min(first[1], last[1])
     for row in rows:
         row.update(floor_ms=floor, our_network_floor_ms=ours_floor,
@@ -208,8 +210,9 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--install-reference", type=Path, metavar="DIR",
                        help="create (or reuse) a venv with cebra==0.6.1 at DIR")
     parser.add_argument("--quick", action="store_true",
-                        help="10k and 100k timesteps, few steps, quick companions (< 3 min)")
-    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
+                        help="10k and 100k timesteps, few steps, no companion scripts unless "
+                             "named in --sections (then in their quick mode); < 3 min")
+    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS))
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--lengths", type=int, nargs="+")
     parser.add_argument("--steps", type=int, help="steps per timed fit (upper bound)")
@@ -228,11 +231,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = _parser().parse_args(argv)
     if args.install_reference:
         args.reference_python = install_reference(args.install_reference)
+    args.sections = args.sections or (list(SECTIONS)[:4] if args.quick else list(SECTIONS))
     args.lengths = args.lengths or ([10_000, 100_000] if args.quick
                                     else [10_000, 100_000, 1_000_000])
-    args.steps = args.steps or (25 if args.quick else 60)
+    args.steps = args.steps or (20 if args.quick else 60)
     args.repeats = args.repeats or (1 if args.quick else 3)
-    args.budget = args.budget or (1.0 if args.quick else 4.0)
+    args.budget = args.budget or (0.5 if args.quick else 4.0)
     rows, start = [], time.perf_counter()
     for name in args.sections:
         print(f"[{time.perf_counter() - start:6.0f} s] {name}", file=sys.stderr, flush=True)
