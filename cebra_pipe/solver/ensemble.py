@@ -93,20 +93,6 @@ class _Objective(nn.Module):
         return loss, torch.stack([align, uniform, loss]).detach()
 
 
-class _Temperature(nn.Module):
-    """``forward() -> 1 / inverse temperature`` of a criterion, for ``functional_call``.
-
-    The submodule is called ``criterion`` so the stacked ``criterion.*`` names apply.
-    """
-
-    def __init__(self, criterion: nn.Module):
-        super().__init__()
-        self.criterion = criterion
-
-    def forward(self) -> torch.Tensor:
-        return 1.0 / self.criterion.inverse_temperature()
-
-
 class _MemberRNG:
     """Per-member torch RNG streams (they drive dropout), swapped in around a forward.
 
@@ -144,7 +130,16 @@ class _MemberRNG:
 
 
 class _Stack:
-    """The parameters and optimizer state of some members as ``(K, ...)`` tensors.
+    """The parameters, gradients and optimizer state of some members as ``(K, ...)``.
+
+    While attached, every member's parameter is a view of its row of a stacked
+    leaf (``param.data = stacked[k]``) and its ``.grad`` a view of that row of the
+    stacked gradient: a member's own forward and backward (its solo code path,
+    solo kernels) accumulate in place into the stacked gradient, exactly as
+    ``DistributedDataParallel``'s gradient-as-bucket-view does, and one optimizer
+    step on the stacked leaves updates every member. :meth:`detach` gives the
+    members their own tensors and optimizer state again (for checkpoints,
+    callbacks and the end of training).
 
     Parameters
     ----------
@@ -158,34 +153,51 @@ class _Stack:
         params, _ = stack_module_state(self.objectives)
         self.params: dict[str, torch.Tensor] = params  # name -> (K, ...) leaf
         self.names = list(params)
+        self.grads = {name: torch.zeros_like(param) for name, param in params.items()}
+        for name, param in params.items():
+            param.grad = self.grads[name]
         self._members = [dict(o.named_parameters()) for o in self.objectives]
-        self._temperature = [_Temperature(s.criterion) for s in self.solvers]
         self.optimizer = _like(self.solvers[0].optimizer, [params[n] for n in self.names])
         self._stack_optimizer_state()
-
-    def member_params(self, k: int) -> dict[str, torch.Tensor]:
-        """``name -> (...)`` views of member ``k``'s slice of the stacked leaves.
-
-        Gradients flow back into row ``k`` of each leaf's ``.grad`` (zeros elsewhere,
-        so the members' contributions add up exactly).
-        """
-        return {name: param[k] for name, param in self.params.items()}
+        self.attach()
 
     @torch.no_grad()
-    def temperatures(self, backend: str) -> torch.Tensor:
-        """``(K,)`` current temperature of each member's criterion."""
-        names = [n for n in self.names if n.startswith("criterion.")]
+    def attach(self) -> None:
+        """Make the members' parameters and gradients views of the stacked rows."""
+        for k, members in enumerate(self._members):
+            for name, param in members.items():
+                self.params[name][k].copy_(param)  # a callback may have changed it
+                param.data = self.params[name][k]
+                param.grad = self.grads[name][k]
+
+    @torch.no_grad()
+    def detach(self) -> None:
+        """Give each member its own copy of its parameters, gradients, optimizer state."""
+        for k, (solver, members) in enumerate(zip(self.solvers, self._members)):
+            for name, param in members.items():
+                stacked = self.params[name]
+                param.data = stacked[k].clone()
+                param.grad = self.grads[name][k].clone()
+                state = self.optimizer.state.get(stacked)
+                if state:
+                    solver.optimizer.state[param] = {key: _slice_entry(key, value, k)
+                                                     for key, value in state.items()}
+
+    def zero_grad(self) -> None:
+        """Zero the stacked gradients in place (the members' views stay attached)."""
+        for grad in self.grads.values():
+            grad.zero_()
+
+    @torch.no_grad()
+    def temperatures(self) -> torch.Tensor:
+        """``(K,)`` current temperature of each member's criterion (as ``Solver.step``)."""
+        values = [1.0 / s.criterion.inverse_temperature() for s in self.solvers]
+        if isinstance(values[0], torch.Tensor):
+            return torch.stack(values)
         first = self.params[self.names[0]]
-        if not names:  # a fixed temperature: the same constant for every member
-            value = 1.0 / self.objectives[0].criterion.inverse_temperature()
-            return torch.full((len(self.solvers),), value, dtype=first.dtype,
-                              device=first.device)
-        if backend == "vmap":
-            module = self._temperature[0]
-            return vmap(lambda p: functional_call(module, p, ()))(
-                {n: self.params[n] for n in names})
-        return torch.stack([functional_call(module, {n: self.params[n][k] for n in names}, ())
-                            for k, module in enumerate(self._temperature)])
+        # A fixed temperature, equal for all members (checked): a fill, not a copy
+        # from the host, so a CUDA step does not wait.
+        return torch.full((len(values),), values[0], dtype=first.dtype, device=first.device)
 
     def _stack_optimizer_state(self) -> None:
         for name in self.names:
@@ -200,19 +212,6 @@ class _Stack:
             self.optimizer.state[self.params[name]] = {
                 key: _stack_entry(name, key, [state[key] for state in states])
                 for key in states[0]}
-
-    @torch.no_grad()
-    def unstack(self) -> None:
-        """Copy parameters and optimizer state back into each member solver."""
-        for k, (solver, members) in enumerate(zip(self.solvers, self._members)):
-            for name in self.names:
-                stacked = self.params[name]
-                members[name].copy_(stacked[k])
-                state = self.optimizer.state.get(stacked)
-                if state:
-                    solver.optimizer.state[members[name]] = {
-                        key: _slice_entry(key, value, k)
-                        for key, value in state.items()}
 
 
 def _like(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]
@@ -252,10 +251,24 @@ def _has_dropout(model: nn.Module) -> bool:
                for m in model.modules())
 
 
+_PLAIN = (bool, int, float, str, tuple, type(None))
+
+
 def _signature(solver: Solver) -> list[tuple]:
-    """What must agree between members: parameter names, shapes, dtypes, devices."""
-    return [(name, tuple(p.shape), p.dtype, p.device)
-            for name, p in _Objective(solver).named_parameters()]
+    """What must agree between members: parameter names, shapes, dtypes, devices, and
+    each module's class and plain settings (``normalize``, kernel sizes, a fixed
+    temperature, ...), which ``vmap`` takes from the first member for all."""
+    objective = _Objective(solver)
+    params = [(name, tuple(p.shape), p.dtype, p.device)
+              for name, p in objective.named_parameters()]
+    modules = [(name, type(m).__name__,
+                sorted((k, v) for k, v in vars(m).items()
+                       if isinstance(v, _PLAIN) and k != "training"
+                       and (not k.startswith("_") or k == "_temperature")))
+               for name, m in objective.named_modules()]
+    inverse = solver.criterion.inverse_temperature()
+    fixed = None if isinstance(inverse, torch.Tensor) else float(inverse)
+    return params + modules + [("inverse_temperature", fixed)]
 
 
 def _check_members(solvers: Sequence[Solver]) -> None:
@@ -447,7 +460,7 @@ class EnsembleSolver:
     def step(self, stack: _Stack, batches: list, rng: _MemberRNG,
              members: list[int]) -> torch.Tensor:
         """One lock-step update of ``stack``; returns ``(K, 4)`` statistics on the device."""
-        stack.optimizer.zero_grad(set_to_none=True)
+        stack.zero_grad()
         if self.backend == "vmap" and _vmappable(batches[0]):
             losses, stats = _vmap_losses(stack, batches)
             # d(sum)/d(loss_k) = 1: each member gets exactly its own gradient.
@@ -456,23 +469,24 @@ class EnsembleSolver:
             stats = _loop_backward(stack, batches, rng, members)
         stack.optimizer.step()
         # Solo runs log the temperature after the update; so do we.
-        return torch.cat([stats, stack.temperatures(self.backend)[:, None]], dim=1)
+        return torch.cat([stats, stack.temperatures()[:, None]], dim=1)
 
 
 def _loop_backward(stack: _Stack, batches: list, rng: _MemberRNG,
                    members: list[int]) -> torch.Tensor:
-    """Forward and backward of each member in turn, with the solo kernels.
+    """Forward and backward of each member in turn: its solo code path and kernels.
 
-    One backward per member right after its forward (rather than one over the sum)
-    keeps a single member's activations alive at a time: less memory and a warm
-    cache, the same gradients. Returns ``(K, 3)`` statistics.
+    The member's parameters are views of the stacked rows, so its backward
+    accumulates straight into the stacked gradient. One backward per member right
+    after its forward keeps one member's activations alive at a time (less memory,
+    a warm cache). Returns ``(K, 3)`` statistics.
     """
     stats = []
-    for k, (objective, batch, member) in enumerate(zip(stack.objectives, batches, members)):
+    for solver, batch, member in zip(stack.solvers, batches, members):
         with rng.member(member):
-            loss, stat = functional_call(objective, stack.member_params(k), (batch,))
+            loss, align, uniform = solver.compute_loss(batch)
         loss.backward()
-        stats.append(stat)
+        stats.append(torch.stack([align, uniform, loss]).detach())
     return torch.stack(stats)
 
 
@@ -568,16 +582,19 @@ class _Run:
                     self._flush(solvers, buffer[:pending], advance_bar)
                     pending = 0
                 if checkpoint or call:
-                    stack.unstack()
-                if checkpoint:
-                    self._save(members, step)
-                if call and len(members) == len(ensemble):
-                    self.callback(step, ensemble)
+                    # Members with their own tensors: a checkpoint then holds one
+                    # member's weights, not the whole stacked storage.
+                    stack.detach()
+                    if checkpoint:
+                        self._save(members, step)
+                    if call and len(members) == len(ensemble):
+                        self.callback(step, ensemble)
+                    stack.attach()
         finally:
             # Also when interrupted: the members hold the steps taken so far, as solo
             # solvers would.
             self._flush(solvers, buffer[:pending], advance_bar)
-            stack.unstack()
+            stack.detach()
 
     def _flush(self, solvers: list[Solver], stats: torch.Tensor, advance_bar: bool) -> None:
         """Append ``stats (steps, K, 4)`` to each member's history and log."""

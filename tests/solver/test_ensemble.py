@@ -226,6 +226,10 @@ def test_interrupted_ensemble_resumes_bit_identically(tmp_path):
     assert all(len(p[0].history) == 20 for p in pairs)  # interrupted members keep their steps
     assert all(sorted(p.name for p in d.glob("*.pt")) == ["checkpoint_00000020.pt"]
                for d in dirs)
+    saved = torch.load(dirs[1] / "checkpoint_00000020.pt", weights_only=True)["model"]
+    for name, tensor in saved.items():  # one member's weights, not the stacked storage
+        assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+        assert torch.equal(tensor, pairs[1][0].model.state_dict()[name])
     pairs = [_member(s, steps) for s in seeds]  # a new process: fresh weights and loaders
     EnsembleSolver([p[0] for p in pairs]).fit([p[1] for p in pairs], checkpoint_dirs=dirs,
                                               checkpoint_frequency=every, resume=True)
@@ -279,6 +283,14 @@ def test_callback_sees_the_members_current_state():
     assert all(torch.equal(a, b) for a, b in zip(seen[-1][2], final))
 
 
+def test_members_own_their_tensors_after_training():
+    members = _ensemble([0, 1], 3)
+    for member in members:
+        for param in list(member.model.parameters()) + list(member.criterion.parameters()):
+            for tensor in (param, param.grad):
+                assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+
+
 def test_global_rng_is_left_alone():
     before = torch.get_rng_state()
     _ensemble([0, 1], 5)
@@ -298,6 +310,12 @@ def test_mismatched_architectures_are_refused():
         EnsembleSolver([_member(0, 1)[0], _member(1, 1, model="offset5-model")[0]])
     with pytest.raises(ValueError, match="different architecture"):
         EnsembleSolver([_member(0, 1)[0], _member(1, 1, learnable=False)[0]])
+    with pytest.raises(ValueError, match="different architecture"):  # normalize differs
+        EnsembleSolver([_member(0, 1)[0], _member(1, 1, model="offset10-model-mse")[0]])
+    with pytest.raises(ValueError, match="different architecture"):  # fixed temperatures
+        first, other = _member(0, 1, learnable=False)[0], _member(1, 1, learnable=False)[0]
+        other.criterion._temperature = 2.0
+        EnsembleSolver([first, other])
     with pytest.raises(TypeError, match="one kind of solver"):
         EnsembleSolver([_member(0, 1)[0], _member(1, 1, solver="single-session-hybrid")[0]])
 
