@@ -11,9 +11,9 @@ loader, i.e. its own sampler generator) are trained together:
 2. each step every member draws its own batch from its own loader and the K
    losses are computed (see *backends*); the gradient of member ``k``'s loss lands
    in row ``k`` of the stacked gradients, and one optimizer step updates all;
-3. the stacked state is copied back into the K solvers (parameters, optimizer
-   state, loss history and log) at the end, at checkpoints and before callbacks,
-   so each solver afterwards is what training it alone would have produced.
+3. the K solvers get their own parameters and optimizer state back (and their loss
+   history and log) at the end, at checkpoints and before callbacks, so each solver
+   afterwards is what training it alone would have produced.
 
 Backends
 --------
@@ -24,11 +24,12 @@ Backends
     large kernels, which is what a GPU wants. Results equal the solo runs to float
     tolerance (the grouped convolution sums in another order).
 ``"loop"``
-    Each member's forward and backward run in turn on views of its row of the
-    stacked parameters, with the same kernels as a solo run, so members are
-    bit-identical to solo training on the CPU; the optimizer update is shared. On
-    the CPU, which is compute bound for these models, this is faster than ``vmap``
-    (oneDNN's grouped convolution is about twice as slow as K dense ones; see
+    Each member's forward and backward run in turn, through its own solver's code
+    and the same kernels as a solo run, with its parameters and gradients being
+    views of its rows of the stacked tensors; members are bit-identical to solo
+    training on the CPU, and the optimizer update is shared. On the CPU, which is
+    compute bound for these models, this is faster than ``vmap`` (oneDNN's grouped
+    convolution is about twice as slow as K dense ones; see
     ``benchmarks/bench_ensemble.py``). It also supports what ``vmap`` cannot:
     dropout (each member keeps its own torch RNG stream, as in a solo run) and
     multi-session batches (per-member session permutations).
