@@ -15,11 +15,12 @@ configuration instead of one per seed (each would spend seconds importing torch)
 trained train together in lock-step as a batched ensemble
 (:func:`cebra_pipe.sklearn.ensemble.fit_ensemble`); ``off``: one after another.
 ``auto`` (the default) is ``on`` when ``--device`` resolves to a GPU, where one
-batched network over the seeds costs about as much as one seed, and ``off`` on the
-CPU, where training is compute bound and an ensemble is no faster
-(``benchmarks/bench_ensemble.py``) while sequential training finishes (and keeps)
-the first seeds early. Every seed's outputs are the same either way: bit-identical
-on the CPU, equal to float tolerance on a GPU.
+batched network over the seeds replaces K small ones (fewer, larger kernels; not
+yet measured on a GPU), and ``off`` on the CPU, where training is compute bound and
+an ensemble gains little (about 8% for 5 seeds, ``benchmarks/bench_ensemble.py``)
+while sequential training finishes (and keeps) the first seeds early. Every seed's
+outputs are the same either way: bit-identical on the CPU, equal to float tolerance
+on a GPU.
 
 Training state is checkpointed every ``checkpoint_every`` iterations under
 ``--checkpoints`` (outside the declared outputs), one folder per seed. A killed job,
