@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cebra_pipe.data.datatypes import Batch, BatchIndex, Offset
+from cebra_pipe.data.datatypes import Batch, BatchIndex, Offset, cut_windows
 
 
 def _as_tensor(array, dtype: torch.dtype, name: str) -> torch.Tensor:
@@ -102,14 +102,8 @@ class TensorDataset:
         return start, stop
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
-        """Windows ``(batch, neurons, len(offset))`` centred on ``index (batch,)``.
-
-        One gather from a strided view of the recording, copied straight into the
-        contiguous layout the convolutions want (a transposed gather is slower twice:
-        once here, once inside the first convolution).
-        """
-        windows = self.neural.unfold(0, len(self.offset), 1)  # (time - len + 1, neurons, len)
-        return windows[index - self.offset.left].contiguous()
+        """Windows ``(batch, neurons, len(offset))`` centred on ``index (batch,)``."""
+        return cut_windows(self.neural, self.offset, index)
 
     def load_batch(self, index: BatchIndex) -> Batch:
         """Gather the windows of a batch of indices, in one gather.
