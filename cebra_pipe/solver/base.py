@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cebra_pipe.io import atomic_write
+from cebra_pipe.models import time_major
 
 LOG_KEYS = ("pos", "neg", "total", "temperature")
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
@@ -268,13 +269,18 @@ def transform_recording(encoder: nn.Module, recording: torch.Tensor, pad: bool,
         raise ValueError(f"The recording has {len(recording)} samples, fewer than the "
                          f"model's receptive field of {length}; use pad_before_transform=True.")
     sliding = getattr(encoder, "subsample", None) == 1
+    # cuDNN convolutions are fast on long sequences; only the CPU gains from GEMMs.
+    fast = recording.device.type == "cpu" and time_major.supports(encoder)
     chunk = batch_size or (SLIDING_CHUNK if sliding else WINDOWED_CHUNK)
     shift = offset.left if pad else 0
     outputs = []
     for begin in range(0, num_out, chunk):
         end = min(begin + chunk, num_out)
         segment = _segment(recording, begin - shift, end + length - 1 - shift)
-        if sliding:
+        if fast:
+            with autocast():
+                outputs.append(time_major.embed(encoder, segment).float())
+        elif sliding:
             with autocast():
                 out = encoder(segment.T.contiguous()[None])
             outputs.append(out.reshape(1, out.shape[1], -1)[0].T.float())
