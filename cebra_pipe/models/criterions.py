@@ -31,9 +31,12 @@ get_options = _registry.get_options
 init = _registry.init
 
 #: From this many reference x negative pairs on (a batch of 1024), the uniform term is
-#: computed in chunks. Smaller batches keep the one dense ``(n, m)`` matrix, which on
-#: a GPU costs fewer kernel launches.
+#: computed in chunks on accelerators. Smaller batches keep the one dense ``(n, m)``
+#: matrix, which on a GPU costs fewer kernel launches.
 CHUNKED_MIN_PAIRS = 2**20
+#: The same on the CPU (a batch of 256). Measured forward + backward at batch 512:
+#: 1.0 ms chunked against 2.2 ms dense on one thread; at 128 both take 0.3 ms.
+CHUNKED_MIN_PAIRS_CPU = 2**16
 #: Bytes of one chunk of similarities ``(rows, m)`` on a CPU with one torch thread:
 #: small enough to stay in cache while the chunk is reduced (fastest at 5k and 50k).
 CHUNK_BYTES = 2**20
@@ -88,6 +91,12 @@ def _euclidean_factors(ref: torch.Tensor, other: torch.Tensor, inverse_temperatu
 
 
 _FACTORS = {cosine_similarity: _cosine_factors, neg_squared_euclidean: _euclidean_factors}
+
+
+def takes_chunks(num_pairs: int, device: torch.device) -> bool:
+    """Whether a uniform term over ``num_pairs`` pairs on ``device`` is chunked."""
+    limit = CHUNKED_MIN_PAIRS_CPU if device.type == "cpu" else CHUNKED_MIN_PAIRS
+    return num_pairs >= limit
 
 
 def _chunk_rows(like: torch.Tensor, num_columns: int) -> int:
@@ -218,12 +227,14 @@ class _InfoNCE(nn.Module):
                 neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, align, uniform)`` for embeddings ``ref``, ``pos`` ``(n, d)``, ``neg (m, d)``.
 
-        From ``CHUNKED_MIN_PAIRS`` pairs on the uniform term is computed in chunks
-        (:func:`uniform_term`), with the same value and gradients.
+        From ``CHUNKED_MIN_PAIRS`` pairs on (``CHUNKED_MIN_PAIRS_CPU`` on the CPU) the
+        uniform term is computed in chunks (:func:`uniform_term`), with the same value
+        and gradients.
         """
         inverse_temperature = self.inverse_temperature()
         pos_sim = self.paired_similarity(ref, pos)
-        if len(ref) * len(neg) < CHUNKED_MIN_PAIRS or self.similarity not in _FACTORS:
+        if (not takes_chunks(len(ref) * len(neg), ref.device)
+                or self.similarity not in _FACTORS):
             return infonce(pos_sim, self.similarity(ref, neg), inverse_temperature)
         align = -(pos_sim * inverse_temperature).mean()
         uniform = uniform_term(ref, neg, inverse_temperature, self.similarity)

@@ -501,7 +501,7 @@ def _vmappable(batch) -> bool:
     if type(batch) is not Batch:
         return False
     pairs = len(batch.reference) * len(batch.negative)
-    return pairs < getattr(criterions, "CHUNKED_MIN_PAIRS", float("inf"))
+    return not criterions.takes_chunks(pairs, batch.reference.device)
 
 
 def _vmap_losses(stack: _Stack, batches: list[Batch]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -48,6 +48,7 @@ def _embeddings(kind: str, n: int = 9, m: int = 11, d: int = 4, seed: int = 0,
 def _chunk_bytes(monkeypatch, nbytes: int) -> None:
     """Every batch takes the chunked path, with chunks of ``nbytes`` (any thread count)."""
     monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS", 0)
+    monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS_CPU", 0)
     monkeypatch.setattr(criterions, "CHUNK_BYTES", nbytes)
     monkeypatch.setattr(criterions, "CHUNK_BYTES_THREADED", nbytes)
 
@@ -60,6 +61,7 @@ def chunked(monkeypatch):
 
 def _dense(monkeypatch) -> None:
     monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS", 2**62)
+    monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS_CPU", 2**62)
 
 
 def _loss_and_grads(crit, ref, pos, neg):
@@ -174,12 +176,21 @@ def test_small_batches_keep_the_dense_path(monkeypatch):
     real = criterions.uniform_term
     monkeypatch.setattr(criterions, "uniform_term",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS", 100)
+    monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS_CPU", 100)
     crit = criterions.LearnableCosineInfoNCE()
     crit(*_embeddings("cosine", n=9, m=11))  # 99 pairs
     assert calls == []
     crit(*_embeddings("cosine", n=10, m=10))  # 100 pairs
     assert calls == [1]
+
+
+def test_the_cpu_chunks_from_smaller_batches_than_accelerators():
+    cpu, accelerator = torch.device("cpu"), torch.device("meta")
+    assert not criterions.takes_chunks(criterions.CHUNKED_MIN_PAIRS_CPU - 1, cpu)
+    assert criterions.takes_chunks(criterions.CHUNKED_MIN_PAIRS_CPU, cpu)
+    assert criterions.takes_chunks(512 * 512, cpu)
+    assert not criterions.takes_chunks(512 * 512, accelerator)
+    assert criterions.takes_chunks(criterions.CHUNKED_MIN_PAIRS, accelerator)
 
 
 def test_chunks_are_cache_sized_on_one_thread_and_larger_on_several():
@@ -202,6 +213,7 @@ def test_chunked_backward_saves_only_linear_tensors(monkeypatch):
     """What the autograd graph keeps between forward and backward is O(n + m)."""
     n = m = 600
     monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS", 0)
+    monkeypatch.setattr(criterions, "CHUNKED_MIN_PAIRS_CPU", 0)
     saved: list[int] = []
 
     def pack(tensor):
