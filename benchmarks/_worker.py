@@ -9,12 +9,15 @@ process (and vice versa). Kinds:
   ``3 x batch`` windows (``sessions`` networks for multi-session), no sampling.
 * ``step``: ms per training step of ``CEBRA.fit`` in one mode, as
   ``(fit(steps) - fit(warmup)) / (steps - warmup)`` so start-up costs cancel.
+* ``steps``: the same for a list of ``cases`` ``[mode, length]`` in one process
+  (the reference takes seconds to import), with a progress line per case on stderr.
 * ``transform``: samples/s of ``CEBRA.transform`` on the whole recording.
 * ``memory``: peak resident memory of a continuous fit followed by a transform.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import sys
@@ -35,6 +38,7 @@ def _library(spec: dict):
     return cebra
 
 
+@functools.lru_cache(maxsize=4)
 def recording(length: int, seed: int = 0, neurons: int = NEURONS) -> dict:
     """Random activity ``(length, neurons)`` with a slow position and a direction.
 
@@ -80,10 +84,13 @@ def step(cebra, spec: dict) -> dict:
     """ms/step of ``fit`` in ``spec['mode']`` (best of ``repeats``).
 
     The measured steps shrink (never below 5) so that one measurement takes about
-    ``budget_s``: the reference needs seconds per step at 1M timesteps.
+    ``budget_s``: the reference needs seconds per step at 1M timesteps. The step time
+    that sets their number comes from a 5-step difference of two fits, as the
+    start-up of a fit (index building, data checks) would inflate a plain average.
     """
     warmup = spec["warmup"]
-    per_step = _fit_seconds(cebra, spec, warmup) / warmup
+    short = _fit_seconds(cebra, spec, warmup)
+    per_step = max(1e-4, (_fit_seconds(cebra, spec, warmup + 5) - short) / 5)
     measured = int(max(5, min(spec["steps"] - warmup, spec["budget_s"] / per_step)))
     times = []
     for _ in range(spec["repeats"]):
@@ -91,6 +98,17 @@ def step(cebra, spec: dict) -> dict:
         long = _fit_seconds(cebra, spec, warmup + measured)
         times.append(1000 * (long - short) / measured)
     return {"ms": min(times), "all_ms": times, "measured_steps": measured}
+
+
+def steps(cebra, spec: dict) -> dict:
+    """:func:`step` for each ``[mode, length]`` of ``spec['cases']``."""
+    rows = []
+    for mode, length in spec["cases"]:
+        rows.append({"mode": mode, "length": length,
+                     **step(cebra, {**spec, "mode": mode, "length": length})})
+        print(f"    {spec['library']} {mode} {length}: {rows[-1]['ms']:.1f} ms",
+              file=sys.stderr, flush=True)
+    return {"rows": rows}
 
 
 def _infonce(emb: torch.Tensor, batch: int) -> torch.Tensor:
@@ -156,7 +174,7 @@ def main() -> None:
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     cebra = _library(spec)
-    result = {"floor": floor, "step": step, "transform": transform,
+    result = {"floor": floor, "step": step, "steps": steps, "transform": transform,
               "memory": memory}[spec["kind"]](cebra, spec)
     print(json.dumps(result))
 

@@ -57,16 +57,27 @@ def install_reference(directory: Path) -> str:
 
 
 def measure(python: str | None, library: str, kind: str, **spec: Any) -> dict | None:
-    """Run one worker measurement; ``None`` if that library is not available."""
+    """Run one worker measurement; ``None`` if that library is not available.
+
+    The worker's progress lines (stderr, indented) are echoed as they come; the rest
+    of its stderr is kept for the error message if it fails.
+    """
     if python is None:
         return None
     spec = {"library": library, "kind": kind, "repo": str(REPO), **spec}
-    done = subprocess.run([python, str(HERE / "_worker.py"), json.dumps(spec)],
-                          capture_output=True, text=True, env={**os.environ,
-                                                               "PYTHONWARNINGS": "ignore"})
-    if done.returncode != 0:
-        raise RuntimeError(f"{library} {kind} {spec} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with subprocess.Popen([python, str(HERE / "_worker.py"), json.dumps(spec)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"}) as worker:
+        errors = []
+        for line in worker.stderr:
+            if line.startswith("    "):
+                print(line, end="", file=sys.stderr, flush=True)
+            else:
+                errors.append(line)
+        stdout = worker.stdout.read()
+    if worker.returncode != 0:
+        raise RuntimeError(f"{library} {kind} {spec} failed:\n{''.join(errors)[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def _both(args, kind: str, **spec: Any) -> tuple[dict | None, dict]:
@@ -93,15 +104,15 @@ def floor_ms(args, sessions: int = 1) -> tuple[float, float | None]:
 def step_rows(args) -> list[dict]:
     """ms/step per mode and length, with ratios to the floor and the reference."""
     first = floor_ms(args)
+    cases = [[mode, length] for mode in args.modes for length in args.lengths]
+    ref, ours = _both(args, "steps", cases=cases, steps=args.steps, warmup=args.warmup,
+                      repeats=args.repeats, budget_s=args.budget)
     rows = []
-    for mode in args.modes:
-        for length in args.lengths:
-            ref, ours = _both(args, "step", mode=mode, length=length,
-                              steps=args.steps, warmup=args.warmup, repeats=args.repeats,
-                              budget_s=args.budget)
-            rows.append({"benchmark": "step", "mode": mode, "timesteps": length,
-                         "reference_ms": ref and ref["ms"], "cebra_pipe_ms": ours["ms"]})
-            _progress(rows[-1])
+    for index, (mode, length) in enumerate(cases):
+        rows.append({"benchmark": "step", "mode": mode, "timesteps": length,
+                     "reference_ms": ref and ref["rows"][index]["ms"],
+                     "cebra_pipe_ms": ours["rows"][index]["ms"]})
+        _progress(rows[-1])
     # The floor again at the end: the machine may have been busier at the start.
     last = first if args.quick else floor_ms(args)
     floor, ours_floor = min(first[0], last[0]), min(first[1], last[1])
@@ -216,7 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--lengths", type=int, nargs="+")
     parser.add_argument("--steps", type=int, help="steps per timed fit (upper bound)")
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--warmup", type=int, help="untimed steps before the timed ones")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--budget", type=float, help="seconds per timed fit (shrinks steps)")
     parser.add_argument("--long", type=int, default=100_000,
@@ -235,6 +246,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args.lengths = args.lengths or ([10_000, 100_000] if args.quick
                                     else [10_000, 100_000, 1_000_000])
     args.steps = args.steps or (20 if args.quick else 60)
+    args.warmup = args.warmup or (3 if args.quick else 5)
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.budget = args.budget or (0.5 if args.quick else 4.0)
     rows, start = [], time.perf_counter()
