@@ -47,6 +47,7 @@ class NearestNeighbors:
         self.dim = points.shape[1]
         self.grids: list[_Grid] = []
         self.groups: list[tuple[torch.Tensor, NearestNeighbors]] = []
+        self.flat: _FlatGroups | None = None
         if self.dim > 1 and len(unique) > 64:
             self._split_categorical(generator)
         if not self.groups and 1 < self.dim <= _MAX_GRID_DIMS and len(unique) > 64:
@@ -84,7 +85,7 @@ class NearestNeighbors:
         continuous = [j for j in range(self.dim) if j not in categorical]
         if not categorical or not continuous:
             return
-        keys, group_of = torch.unique(self.unique[:, categorical], dim=0, return_inverse=True)
+        keys, group_of = _unique_rows(self.unique[:, categorical])
         if len(keys) > _MAX_GROUPS:
             return
         self.continuous_columns = torch.tensor(continuous, device=self.unique.device)
@@ -96,6 +97,8 @@ class NearestNeighbors:
             # are unique too, so each sub-index entry is exactly one of ``rows``
             sub = NearestNeighbors(self.unique[rows][:, self.continuous_columns], generator)
             self.groups.append((rows[sub.members[sub.starts]], sub))
+        if len(continuous) == 1:
+            self.flat = _FlatGroups([(rows, sub.unique[:, 0]) for rows, sub in self.groups])
 
     def _nearest_by_group(self, targets: torch.Tensor) -> torch.Tensor:
         """Search the group whose categorical values are closest first, then only the
@@ -103,6 +106,8 @@ class NearestNeighbors:
         sub_targets = targets[:, self.continuous_columns]
         lower = ((targets[:, None, self.categorical_columns] - self.group_keys) ** 2).sum(-1)
         first = lower.argmin(1)
+        if self.flat is not None:
+            return self._nearest_by_flat_group(targets, lower, first)
         best = torch.zeros(len(targets), dtype=torch.long, device=targets.device)
         best_dist = torch.full((len(targets),), math.inf, dtype=targets.dtype,
                                device=targets.device)
@@ -117,6 +122,35 @@ class NearestNeighbors:
                 better = dist < best_dist[which]
                 best[which[better]] = found[better]
                 best_dist[which[better]] = dist[better]
+        return best
+
+    def _nearest_by_flat_group(self, targets: torch.Tensor, lower: torch.Tensor,
+                               first: torch.Tensor) -> torch.Tensor:
+        """:meth:`_nearest_by_group` for one continuous column, without a loop over groups.
+
+        The same answer (ties go to the first group in the loop's order), in a fixed
+        number of tensor operations: the loop cost ~2.7 ms per step with 20 groups.
+        """
+        value = targets[:, self.continuous_columns[0]]
+        best = self.flat.nearest(value, first)
+        best_dist = ((self.unique[best] - targets) ** 2).sum(1)
+        groups = torch.arange(lower.shape[1], device=lower.device)
+        query, group = torch.nonzero((lower < best_dist[:, None])
+                                     & (groups != first[:, None]), as_tuple=True)
+        if len(query) == 0:
+            return best
+        found = self.flat.nearest(value[query], group)
+        dist = ((self.unique[found] - targets[query]) ** 2).sum(1)
+        better = dist < best_dist[query]
+        query, found, dist = query[better], found[better], dist[better]
+        least = best_dist.scatter_reduce(0, query, dist, "amin")
+        win = dist == least[query]
+        query, found = query[win], found[win]
+        # pairs come sorted by (query, group): the first winner of a query is the
+        # lowest group, the one the loop keeps (it only replaces on strictly better)
+        keep = torch.ones_like(query, dtype=torch.bool)
+        keep[1:] = query[1:] != query[:-1]
+        best[query[keep]] = found[keep]
         return best
 
     def _draw_member(self, unique_index: torch.Tensor) -> torch.Tensor:
@@ -213,6 +247,43 @@ class _Grid:
         return nearest, best <= self.width ** 2
 
 
+class _FlatGroups:
+    """Sorted 1-D values of several groups searched in one ``searchsorted``.
+
+    Each value is replaced by its rank among all groups' values and keyed as
+    ``group * (n + 1) + rank``: integer keys, sorted by group then value, with no
+    rounding however large the labels are.
+
+    Parameters
+    ----------
+    groups
+        ``(rows, values)`` per group: ascending distinct ``values (k,)`` and the
+        ``rows (k,)`` they answer with.
+    """
+
+    def __init__(self, groups: list[tuple[torch.Tensor, torch.Tensor]]):
+        values = torch.cat([v for _, v in groups])
+        self.rows = torch.cat([r for r, _ in groups])
+        self.values = values
+        self.all_values = torch.unique(values)  # sorted
+        self.base = len(self.all_values) + 1
+        sizes = torch.tensor([len(v) for _, v in groups], device=values.device)
+        self.ends = torch.cumsum(sizes, 0)
+        self.starts = self.ends - sizes
+        group_of = torch.repeat_interleave(torch.arange(len(groups), device=values.device),
+                                           sizes)
+        self.keys = group_of * self.base + torch.searchsorted(self.all_values, values)
+
+    def nearest(self, value: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+        """Row of the value nearest to each ``value (b,)`` within its ``group (b,)``."""
+        rank = torch.searchsorted(self.all_values, value.contiguous())
+        right = torch.searchsorted(self.keys, group * self.base + rank)
+        right = torch.minimum(right, self.ends[group] - 1)
+        left = torch.maximum(right - 1, self.starts[group])
+        take_left = (value - self.values[left]).abs() <= (self.values[right] - value).abs()
+        return self.rows[torch.where(take_left, left, right)]
+
+
 def _choose_width(points: torch.Tensor, origin: torch.Tensor, span: float) -> float:
     """Bisect (log scale) the cell width giving ~_TARGET_OCCUPANCY points per cell."""
     low, high = math.log(span * 1e-7), math.log(span)
@@ -229,11 +300,24 @@ def _choose_width(points: torch.Tensor, origin: torch.Tensor, span: float) -> fl
 
 
 def _unique_rows(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted distinct rows of ``points (n, d)`` and each row's position among them."""
-    if points.shape[1] == 1:  # the row-wise unique is ~20x slower than the flat one
-        unique, inverse = torch.unique(points[:, 0], return_inverse=True)
-        return unique[:, None], inverse
-    return torch.unique(points, dim=0, return_inverse=True)
+    """Sorted distinct rows of ``points (n, d)`` and each row's position among them.
+
+    ``torch.unique(dim=0)`` is ~20x slower than the flat one, so the rows are ranked
+    column by column instead: each step folds one more column's rank into an integer
+    key (``key * cardinality + rank`` stays below ``n^2``) and re-ranks it. Ranks keep
+    the order of values, so the result is in the same lexicographic order.
+    """
+    key = None
+    for column in points.T:
+        values, rank = torch.unique(column, return_inverse=True)
+        if key is None:
+            key = rank
+        else:
+            key = torch.unique(key * len(values) + rank, return_inverse=True)[1]
+    num_unique = int(key.max()) + 1 if len(key) else 0
+    unique = points.new_empty(num_unique, points.shape[1])
+    unique[key] = points  # equal rows share a key: any of them is the representative
+    return unique, key
 
 
 def _strides(shape: torch.Tensor) -> torch.Tensor:

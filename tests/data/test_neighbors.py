@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cebra_pipe.data.neighbors import NearestNeighbors
+from cebra_pipe.data.neighbors import NearestNeighbors, _unique_rows
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -279,3 +279,55 @@ def test_ties_within_categorical_groups():
     members = torch.nonzero((points == base[0]).all(1)).flatten()
     assert len(members) == 3
     assert set(draws.unique().tolist()) == set(members.tolist())
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_flat_group_search_equals_the_loop_over_groups(ties):
+    # one continuous column: the groups are searched in one pass, with the loop's
+    # answer row for row (ties between groups included)
+    gen = _gen(40 + ties)
+    n = 3000
+    position = _random_walk(n, 1, seed=40)
+    if ties:  # a coarse grid of positions: many equal distances across groups
+        position = (position * 4).round() / 4
+    right = torch.randint(0, 2, (n, 1), generator=gen).double()
+    klass = torch.randint(0, 7, (n, 1), generator=gen).double() * 0.3
+    points = torch.cat([position, right, 1 - right, klass], 1)
+    flat = NearestNeighbors(points, _gen(0))
+    looped = NearestNeighbors(points, _gen(0))
+    assert flat.flat is not None
+    looped.flat = None
+    i = torch.randint(0, n - 10, (3000,), generator=gen)
+    targets = torch.cat([points[i] + points[i + 10] - points[i + 3],
+                         points[i] + 0.4 * torch.randn(3000, 4, generator=gen,
+                                                       dtype=torch.float64),
+                         points[i] * 20])
+    rows = flat._nearest_unique(targets)
+    assert torch.equal(rows, looped._nearest_unique(targets))
+    _assert_exact(points, targets, flat.query(targets))
+
+
+def test_flat_group_search_with_huge_label_values():
+    # integer rank keys: labels near float64's limits keep their order
+    values = torch.cat([torch.tensor([-1e300, -1.0, 0.0, 1e-300, 2.0, 1e300],
+                                     dtype=torch.float64),
+                        torch.linspace(3, 100, 40, dtype=torch.float64)])
+    points = torch.cat([values.repeat(2)[:, None],
+                        (torch.arange(92, dtype=torch.float64) >= 46)[:, None].double()], 1)
+    index = NearestNeighbors(points, _gen(0))
+    assert index.flat is not None
+    targets = torch.tensor([[9e299, 0.0], [8e-301, 1.0], [-3.0, 0.0], [1.5, 1.0]],
+                           dtype=torch.float64)
+    assert points[index.query(targets), 0].tolist() == [1e300, 1e-300, -1.0, 2.0]
+
+
+@pytest.mark.parametrize("shape", [(1000, 1), (1000, 3), (5000, 5), (1, 2), (0, 3)])
+def test_unique_rows_equal_torch_unique_along_rows(shape):
+    gen = _gen(shape[0] + shape[1])
+    scale = torch.tensor([0.5, -1.0, 2.0, 3.0, -7.5][:shape[1]], dtype=torch.float64)
+    points = torch.randint(0, 4, shape, generator=gen).double() * scale
+    unique, inverse = _unique_rows(points)
+    expected, expected_inverse = torch.unique(points, dim=0, return_inverse=True)
+    assert torch.equal(unique, expected)
+    assert torch.equal(inverse, expected_inverse)
+    assert torch.equal(unique[inverse], points)
