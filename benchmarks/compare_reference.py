@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args.sections = args.sections or (list(SECTIONS)[:4] if args.quick else list(SECTIONS))
     args.lengths = args.lengths or ([10_000, 100_000] if args.quick
                                     else [10_000, 100_000, 1_000_000])
-    args.steps = args.steps or (20 if args.quick else 60)
+    args.steps = args.steps or (20 if args.quick else 300)
     args.warmup = args.warmup or (3 if args.quick else 5)
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.budget = args.budget or (0.5 if args.quick else 4.0)
