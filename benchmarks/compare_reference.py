@@ -6,7 +6,9 @@ python (``benchmarks/_worker.py``) on the same synthetic data, and prints:
 
 * **steps**: ms per training step in each mode (time, continuous, discrete, mixed)
   at each recording length, with the ratio to the *floor* (forward + backward + Adam
-  of the same network on ``3 x batch`` windows, no sampling) and to the reference;
+  of the same network on ``3 x batch`` windows, no sampling) and to the reference.
+  ``ratio_to_local_floor`` divides by the floor measured in the same process just
+  before and after the row, which cancels the machine's slow spells;
 * **multi-session**: 4 sessions, against the floor of the same total batch;
 * **transform**: samples/s over a 100k-timestep recording;
 * **memory**: peak resident memory of a 100k continuous fit plus transform;
@@ -109,9 +111,11 @@ def step_rows(args) -> list[dict]:
                       repeats=args.repeats, budget_s=args.budget)
     rows = []
     for index, (mode, length) in enumerate(cases):
+        local = ours["rows"][index]["local_floor_ms"]
         rows.append({"benchmark": "step", "mode": mode, "timesteps": length,
                      "reference_ms": ref and ref["rows"][index]["ms"],
-                     "cebra_pipe_ms": ours["rows"][index]["ms"]})
+                     "cebra_pipe_ms": ours["rows"][index]["ms"], "local_floor_ms": local,
+                     "ratio_to_local_floor": ours["rows"][index]["ms"] / local})
         _progress(rows[-1])
     # The floor again at the end: the machine may have been busier at the start.
     last = first if args.quick else floor_ms(args)

@@ -33,6 +33,8 @@ def test_driver_measures_every_core_section(tmp_path):
         # A step is the network plus sampling: never cheaper than half the floor, and
         # no reference was given, so there is nothing to compare with.
         assert row["cebra_pipe_ms"] > 0.5 * row["floor_ms"] > 0
+        assert row["cebra_pipe_ms"] > 0.5 * row["local_floor_ms"] > 0
+        assert row["ratio_to_local_floor"] == row["cebra_pipe_ms"] / row["local_floor_ms"]
         assert row["reference_ms"] is None and row["speedup"] is None
     transform = next(row for row in rows if row["benchmark"] == "transform")
     assert transform["cebra_pipe_samples_per_s"] > 1000
