@@ -109,8 +109,8 @@ def steps(cebra, spec: dict) -> dict:
 
     Each row also gets ``local_floor_ms``: the :func:`floor` measured right before
     and right after it (the lower of the two). This machine has slow spells of tens
-    of seconds, in which every step is ~30 % slower; a floor taken minutes earlier
-    would blame them on the sampler.
+    of seconds, in which every step is up to 50 % slower; a floor taken minutes
+    earlier would blame them on the sampler.
     """
     quick_floor = {**spec, "steps": 30, "warmup": 3, "repeats": 2}
     rows, before = [], floor(cebra, quick_floor)["ms"]

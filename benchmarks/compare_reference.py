@@ -114,6 +114,7 @@ def step_rows(args) -> list[dict]:
         local = ours["rows"][index]["local_floor_ms"]
         rows.append({"benchmark": "step", "mode": mode, "timesteps": length,
                      "reference_ms": ref and ref["rows"][index]["ms"],
+                     "reference_local_floor_ms": ref and ref["rows"][index]["local_floor_ms"],
                      "cebra_pipe_ms": ours["rows"][index]["ms"], "local_floor_ms": local,
                      "ratio_to_local_floor": ours["rows"][index]["ms"] / local})
         _progress(rows[-1])

@@ -103,11 +103,11 @@ class NearestNeighbors:
     def _nearest_by_group(self, targets: torch.Tensor) -> torch.Tensor:
         """Search the group whose categorical values are closest first, then only the
         groups whose categorical distance alone still beats the best point found."""
-        sub_targets = targets[:, self.continuous_columns]
         lower = ((targets[:, None, self.categorical_columns] - self.group_keys) ** 2).sum(-1)
         first = lower.argmin(1)
         if self.flat is not None:
             return self._nearest_by_flat_group(targets, lower, first)
+        sub_targets = targets[:, self.continuous_columns]
         best = torch.zeros(len(targets), dtype=torch.long, device=targets.device)
         best_dist = torch.full((len(targets),), math.inf, dtype=targets.dtype,
                                device=targets.device)
@@ -163,9 +163,7 @@ class NearestNeighbors:
     def _nearest_sorted(self, targets: torch.Tensor) -> torch.Tensor:
         values = self.unique[:, 0]  # torch.unique sorts ascending
         right = torch.searchsorted(values, targets.contiguous()).clamp_max(len(values) - 1)
-        left = (right - 1).clamp_min(0)
-        take_left = (targets - values[left]).abs() <= (values[right] - targets).abs()
-        return torch.where(take_left, left, right)
+        return _closer(values, targets, (right - 1).clamp_min(0), right)
 
     def _nearest_brute_force(self, targets: torch.Tensor) -> torch.Tensor:
         rows = max(1, _BRUTE_FORCE_CHUNK // max(1, len(self.unique)))
@@ -280,8 +278,14 @@ class _FlatGroups:
         right = torch.searchsorted(self.keys, group * self.base + rank)
         right = torch.minimum(right, self.ends[group] - 1)
         left = torch.maximum(right - 1, self.starts[group])
-        take_left = (value - self.values[left]).abs() <= (self.values[right] - value).abs()
-        return self.rows[torch.where(take_left, left, right)]
+        return self.rows[_closer(self.values, value, left, right)]
+
+
+def _closer(values: torch.Tensor, targets: torch.Tensor, left: torch.Tensor,
+            right: torch.Tensor) -> torch.Tensor:
+    """``left`` or ``right`` per target, whichever ``values`` entry is nearer (ties: left)."""
+    take_left = (targets - values[left]).abs() <= (values[right] - targets).abs()
+    return torch.where(take_left, left, right)
 
 
 def _choose_width(points: torch.Tensor, origin: torch.Tensor, span: float) -> float:
