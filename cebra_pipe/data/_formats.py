@@ -369,53 +369,30 @@ def deeplabcut_keypoints(table: Any, req: Request) -> np.ndarray:
     """x, y (and z) of the bodyparts in ``req.columns``, unreliable points interpolated.
 
     Points whose likelihood is below ``req.likelihood_threshold`` (default 0.6) are set to
-    NaN and filled by linear interpolation in time (held constant before the first and
-    after the last reliable point).
+    NaN and filled by linear interpolation over the frame index (held constant before
+    the first and after the last reliable point). The pipeline's ingest instead drops
+    such frames on the session's clock (:mod:`cebra_pipe.recordings`).
 
     Returns
     -------
     (time, 2 * keypoints) array ordered ``[bp1_x, bp1_y, bp2_x, ...]``; in multi-animal
     files each bodypart is repeated per individual.
     """
+    from cebra_pipe.recordings import AlignmentError
+    from cebra_pipe.recordings.readers import deeplabcut_keypoints as keypoints
+    from cebra_pipe.recordings.streams import fill_gaps
+
     threshold = 0.6 if req.likelihood_threshold is None else req.likelihood_threshold
-    names = list(table.columns.names)
-    coord_level = names.index("coords")
     bodyparts = list(dict.fromkeys(table.columns.get_level_values("bodyparts")))
-    selected = bodyparts if req.columns is None else list(req.columns)
-    missing = [bp for bp in selected if bp not in bodyparts]
+    missing = [bp for bp in (req.columns or ()) if bp not in bodyparts]
     if missing:
         raise MissingColumnError(f"{req.where}: unknown bodypart(s) {missing}. Available "
                                  f"bodyparts: {_short_list(bodyparts)}.")
-    coords = [c for c in ("x", "y", "z") if c in set(table.columns.get_level_values("coords"))]
-    # A keypoint is a column tuple without its coords entry (scorer, [individual], bodypart).
-    keypoints = list(dict.fromkeys(col[:coord_level] + col[coord_level + 1:]
-                                   for col in table.columns))
-    bp_level = names.index("bodyparts") - (names.index("bodyparts") > coord_level)
-    out = []
-    for bodypart in selected:
-        for kp in (k for k in keypoints if k[bp_level] == bodypart):
-            column = {c: kp[:coord_level] + (c,) + kp[coord_level:]
-                      for c in (*coords, "likelihood")}
-            unreliable = np.zeros(len(table), dtype=bool)
-            if column["likelihood"] in table.columns:
-                likelihood = table[column["likelihood"]].to_numpy(np.float64)
-                unreliable = ~(likelihood >= threshold)  # NaN likelihood is unreliable too
-            for c in coords:
-                values = table[column[c]].to_numpy(np.float64).copy()
-                values[unreliable] = np.nan
-                out.append(_interpolate_gaps(values, req, f"{kp} {c}", threshold))
-    return np.stack(out, axis=1)
-
-
-def _interpolate_gaps(values: np.ndarray, req: Request, what: str,
-                      threshold: float) -> np.ndarray:
-    good = np.isfinite(values)
-    if not good.any():
-        raise LoadError(f"{req.where}: keypoint {what} has no point with likelihood >= "
-                        f"{threshold}; lower likelihood_threshold or drop this bodypart.")
-    t = np.arange(len(values))
-    values[~good] = np.interp(t[~good], t[good], values[good])
-    return values
+    try:
+        values, _ = keypoints(table, req.columns, threshold, req.where)
+    except AlignmentError as err:
+        raise LoadError(str(err)) from None
+    return fill_gaps(values)
 
 
 def read_torch(req: Request) -> Any:
@@ -556,9 +533,10 @@ def read_parquet(req: Request) -> np.ndarray:
 
 def read_nwb(req: Request) -> np.ndarray:
     """Binned ``units`` spike counts, or any TimeSeries by path (behaviour, ROI traces)."""
-    from pynwb import NWBHDF5IO
+    from cebra_pipe.recordings.readers import require
 
-    with NWBHDF5IO(str(req.path), "r", load_namespaces=True) as io:
+    pynwb = require("pynwb", "nwb")
+    with pynwb.NWBHDF5IO(str(req.path), "r", load_namespaces=True) as io:
         nwbfile = io.read()
         entries = _nwb_entries(nwbfile)
         if req.key is not None and req.key not in entries \
@@ -567,7 +545,7 @@ def read_nwb(req: Request) -> np.ndarray:
         name = pick_key(req, list(entries), what="units tables or TimeSeries")
         reject_columns(req, "an NWB " + ("units table" if name == "units" else "TimeSeries"))
         if name == "units":
-            return bin_units(entries[name], 0.025 if req.bin_size is None else req.bin_size)
+            return bin_units(req, 0.025 if req.bin_size is None else req.bin_size)
         if req.bin_size is not None:
             raise LoadError(f"{req.where}: bin_size= only applies to key='units'; TimeSeries "
                             "are returned at their own sampling.")
@@ -578,57 +556,34 @@ def _nwb_entries(nwbfile: Any) -> dict[str, Any]:
     """``"units"`` and every TimeSeries, by path like ``processing/behavior/position/x``."""
     from pynwb import TimeSeries
 
-    entries: dict[str, Any] = {}
-    if nwbfile.units is not None and len(nwbfile.units) > 0:
-        entries["units"] = nwbfile.units
+    from cebra_pipe.recordings.readers import nwb_paths
 
-    def add(path: str, obj: Any) -> None:
-        if isinstance(obj, TimeSeries):
-            entries[path] = obj
-            return
-        for child in getattr(obj, "children", ()):
-            add(f"{path}/{child.name}", child)
-
-    for group in ("acquisition", "stimulus"):
-        for name, obj in getattr(nwbfile, group).items():
-            add(f"{group}/{name}", obj)
-    for module_name, module in nwbfile.processing.items():
-        for name, obj in module.data_interfaces.items():
-            add(f"processing/{module_name}/{name}", obj)
-    return entries
+    return {path: obj for path, obj in nwb_paths(nwbfile).items()
+            if path == "units" or isinstance(obj, TimeSeries)}
 
 
-def bin_units(units: Any, bin_size: float) -> np.ndarray:
+def bin_units(req: Request, bin_size: float) -> np.ndarray:
     """Spike counts of every unit in bins of ``bin_size`` seconds.
 
     Bins are aligned to multiples of ``bin_size`` on the file's clock: the first starts
     at ``floor(t0 / bin_size) * bin_size`` where ``t0`` is the first spike (or the start
     of the units' ``obs_intervals``), the last holds the last spike (or interval end).
+    Every bin is returned, observed or not; the pipeline's ingest drops unobserved ones.
 
     Returns
     -------
     (time, units) float32 spike counts.
     """
-    spikes = [np.asarray(units.get_unit_spike_times(i), dtype=np.float64)
-              for i in range(len(units))]
-    if "obs_intervals" in units.colnames:
-        intervals = np.concatenate([np.asarray(units["obs_intervals"][i]).reshape(-1, 2)
-                                    for i in range(len(units))])
-        t0, t1 = float(intervals.min()), float(intervals.max())
-    else:
-        nonempty = [s for s in spikes if s.size]
-        if not nonempty:
-            raise EmptyFileError("the NWB units table holds no spikes.")
-        t0 = min(float(s.min()) for s in nonempty)
-        t1 = max(float(s.max()) for s in nonempty)
-    start = math.floor(t0 / bin_size) * bin_size
-    num_bins = int(math.floor((t1 - start) / bin_size)) + 1
-    counts = np.zeros((num_bins, len(spikes)), dtype=np.float32)
-    for unit, times in enumerate(spikes):
-        times = times[(times >= start) & (times < start + num_bins * bin_size)]
-        index = np.clip(np.floor((times - start) / bin_size).astype(np.int64), 0, num_bins - 1)
-        counts[:, unit] = np.bincount(index, minlength=num_bins)
-    return counts
+    from cebra_pipe.recordings import AlignmentError, TimeBase
+    from cebra_pipe.recordings.readers import read_nwb as read_stream
+
+    try:
+        units = read_stream(req.path, "units")
+        return units.on(TimeBase.regular(*units.extent(), bin_size, where=req.where))[0]
+    except AlignmentError as err:
+        if "no spikes" in str(err):
+            raise EmptyFileError(f"{req.where}: the NWB units table holds no spikes.") from None
+        raise LoadError(str(err)) from None
 
 
 # ------------------------------------------------------------------------- dispatch
