@@ -20,23 +20,27 @@ class TimeBase:
     index : (time,) int64 position of each bin on the regular grid it was cut from;
         consecutive bins whose indices differ by more than one are not adjacent in
         time (a seam).
+    times : (time,) where streams are sampled in each bin, seconds (default the
+        midpoints; a base made from a stream's samples uses the samples' timestamps).
     """
 
     starts: np.ndarray
     stops: np.ndarray
     index: np.ndarray
+    times: np.ndarray | None = None
 
     @property
     def centres(self) -> np.ndarray:
         """(time,) bin centres in seconds: where streams are sampled."""
-        return 0.5 * (self.starts + self.stops)
+        return 0.5 * (self.starts + self.stops) if self.times is None else self.times
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def take(self, keep: np.ndarray) -> "TimeBase":
         """The bins where the boolean mask ``keep`` (time,) is true."""
-        return TimeBase(self.starts[keep], self.stops[keep], self.index[keep])
+        return TimeBase(self.starts[keep], self.stops[keep], self.index[keep],
+                        None if self.times is None else self.times[keep])
 
     @classmethod
     def regular(cls, t_start: float, t_stop: float, bin_size: float,
@@ -58,8 +62,10 @@ class TimeBase:
         first = math.floor(t_start / bin_size + 1e-9)
         last = math.floor(t_stop / bin_size + 1e-9)
         index = np.arange(first, last + 1, dtype=np.int64)
-        starts = index * bin_size
-        return cls(starts, starts + bin_size, index - first)
+        # Rounded so that edges are the decimal numbers users think of (3 * 0.1 is
+        # 0.30000000000000004; a spike at 0.3 s belongs to the bin starting at 0.3 s).
+        starts = np.round(index * bin_size, 12)
+        return cls(starts, np.round(starts + bin_size, 12), index - first)
 
     @classmethod
     def from_samples(cls, timestamps: np.ndarray, where: str = "the stream") -> "TimeBase":
@@ -80,7 +86,7 @@ class TimeBase:
         mid = 0.5 * (t[1:] + t[:-1])
         starts = np.concatenate([[t[0] - (mid[0] - t[0])], mid])
         stops = np.concatenate([mid, [t[-1] + (t[-1] - mid[-1])]])
-        return cls(starts, stops, np.arange(len(t), dtype=np.int64))
+        return cls(starts, stops, np.arange(len(t), dtype=np.int64), t)
 
 
 def check_increasing(t: np.ndarray, where: str, strict: bool = False) -> None:
