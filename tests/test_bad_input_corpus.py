@@ -23,9 +23,11 @@ bad inputs and stays fast (no case trains for more than a few steps).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import errno
+import io
 import json
 import os
 import pickle
@@ -33,11 +35,14 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
 
 import h5py
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,8 +52,9 @@ from sklearn.exceptions import NotFittedError
 
 from cebra_pipe import CEBRA
 from cebra_pipe.data.load import (CorruptFileError, EmptyFileError, KeyRequiredError, LoadError,
-                                  MissingColumnError, MissingKeyError, NonNumericDataError,
-                                  UnsupportedFormatError, load_data)
+                                  MalformedTableError, MissingColumnError, MissingKeyError,
+                                  NonNumericDataError, PickleRefusedError, UnsupportedFormatError,
+                                  load_data)
 from cebra_pipe.pipeline import (aggregate, config as cp_config, consistency, controls, decode,
                                  figures, ingest, report, split, train)
 from cebra_pipe.pipeline.common import EXIT_BAD_INPUT, EXIT_WRITE_ERROR
@@ -327,6 +333,115 @@ def _(c):
 @case("load-nwb-zero-bin-size", LoadError, r"file '.*full\.nwb'.*bin_size must be a positive")
 def _(c):
     load_data(c.ws.nwb, key="units", bin_size=0)
+
+
+# --- issue 15: no code from data files (a payload per pickle route, refused by default) --
+
+def _h5_object_column(path: Path, marker: Path) -> None:
+    with warnings.catch_warnings():  # pandas warns that it pickles the object column
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        pd.DataFrame({"x": np.arange(3.0), "obj": [_Exploit(marker)] * 3}).to_hdf(
+            path, key="df", format="fixed")
+
+
+def _h5_pickled_attribute(path: Path, marker: Path) -> None:
+    """A clean pandas table whose pickled ``info`` attribute is replaced by a payload
+    (PyTables unpickles any string attribute ending in the pickle STOP opcode)."""
+    pd.DataFrame({"x": np.arange(3.0)}).to_hdf(path, key="df", format="table")
+    with h5py.File(path, "a") as h5:
+        h5["df"].attrs["info"] = np.bytes_(pickle.dumps(_Exploit(marker), protocol=0))
+
+
+PICKLE_PAYLOADS: dict[str, Callable[[Path, Path], None]] = {
+    "payload.pkl": lambda p, m: p.write_bytes(pickle.dumps({"neural": _Exploit(m)})),
+    "payload.p": lambda p, m: p.write_bytes(pickle.dumps(_Exploit(m))),
+    "payload.jl": lambda p, m: joblib.dump({"neural": _Exploit(m)}, p),
+    "payload.joblib": lambda p, m: joblib.dump([_Exploit(m)], p),
+    "payload.h5": _h5_object_column,
+    "attribute.h5": _h5_pickled_attribute,
+}
+
+
+for _name, _refusal in [("payload.pkl", "it is a pickle file"),
+                        ("payload.p", "it is a pickle file"),
+                        ("payload.jl", "joblib files are pickles"),
+                        ("payload.joblib", "joblib files are pickles"),
+                        ("payload.h5", r"stores Python objects as pickles \(object array"),
+                        ("attribute.h5", r"stores Python objects as pickles \(attribute 'info'")]:
+    @case(f"load-{_name.replace('.', '-')}-refused", PickleRefusedError,
+          rf"Refusing to read file '.*{re.escape(_name)}'.*{_refusal}.*allow_pickle=True")
+    def _(c, _name=_name):
+        PICKLE_PAYLOADS[_name](c.tmp / _name, c.marker)
+        load_data(c.tmp / _name)
+
+
+@case("load-npz-object-payload", NonNumericDataError,
+      r"file '.*payload\.npz', key 'neural'.*Python objects.*not unpickled")
+def _(c):
+    np.savez(c.tmp / "payload.npz", neural=np.array([_Exploit(c.marker)], dtype=object))
+    load_data(c.tmp / "payload.npz", key="neural")
+
+
+@case("load-pth-pickle-payload", LoadError,
+      r"file '.*payload\.pth'.*Python objects other than tensors.*weights_only")
+def _(c):
+    torch.save([torch.zeros(2), _Exploit(c.marker)], c.tmp / "payload.pth")
+    load_data(c.tmp / "payload.pth", key="0")
+
+
+@case("ingest-pickle-refused", EXIT_BAD_INPUT,
+      r"ingest: error: .*payload\.pkl.*allow_pickle")
+def _(c):
+    PICKLE_PAYLOADS["payload.pkl"](c.tmp / "payload.pkl", c.marker)
+    return _ingest(c, {"neural_file": str(c.tmp / "payload.pkl"), "neural_key": "neural"})
+
+
+# --- issue 15: sizes and misleading messages in load_data --------------------------
+
+@case("load-npy-header-claims-72-tib", CorruptFileError,
+      r"file '.*huge\.npy'.*header claims shape \(3000000, 3000000\).*holds only 0 bytes")
+def _(c):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (3_000_000, 3_000_000)})
+    load_data(c.file("huge.npy", header.getvalue()))
+
+
+@case("load-npz-member-claims-more-than-stored", CorruptFileError,
+      r"file '.*huge\.npz', key 'neural'.*header claims shape \(100000, 100000\)")
+def _(c):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (100_000, 100_000)})
+    with zipfile.ZipFile(c.tmp / "huge.npz", "w") as archive:
+        archive.writestr("neural.npy", header.getvalue() + b"\0" * 64)
+    load_data(c.tmp / "huge.npz", key="neural")
+
+
+@case("load-csv-more-fields-than-header", MalformedTableError,
+      r"file '.*ragged\.csv', line 3: 4 fields, but the first row has 3")
+def _(c):
+    load_data(c.file("ragged.csv", b"a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n"))
+
+
+@case("load-h5-key-is-a-group", MissingKeyError,
+      r"file '.*groups\.h5', key 'session1' is a group, not a dataset.*'session1/neural'")
+def _(c):
+    with h5py.File(c.tmp / "groups.h5", "w") as h5:
+        h5["session1/neural"] = np.zeros((4, 2))
+    load_data(c.tmp / "groups.h5", key="session1")
+
+
+@case("load-directory", IsADirectoryError, r"file '.*recording'.*is a folder, not a data file")
+def _(c):
+    (c.tmp / "recording").mkdir()
+    load_data(c.tmp / "recording")
+
+
+@case("load-symlink-loop", OSError, r"file '.*loop\.npy'.*symlink loop")
+def _(c):
+    (c.tmp / "loop.npy").symlink_to(c.tmp / "loop.npy")
+    load_data(c.tmp / "loop.npy")
 
 
 # --- CEBRA.fit / transform / load --------------------------------------------------
@@ -1010,6 +1125,20 @@ def test_pickle_payloads_of_the_corpus_are_live(tmp_path):
     marker.unlink()
     torch.save({"extra": _Exploit(marker)}, tmp_path / "p.pt")
     torch.load(tmp_path / "p.pt", weights_only=False)
+    assert marker.exists()
+
+
+
+@pytest.mark.parametrize("name", sorted(PICKLE_PAYLOADS))
+def test_pickle_route_payloads_are_live_and_run_only_when_allowed(tmp_path, name):
+    """Each refused payload above runs when the user opts in with allow_pickle=True."""
+    marker = tmp_path / "PAYLOAD_RAN"
+    PICKLE_PAYLOADS[name](tmp_path / name, marker)
+    with pytest.raises(PickleRefusedError):
+        load_data(tmp_path / name)
+    assert not marker.exists()
+    with contextlib.suppress(Exception):  # the payload's result is no array; it ran
+        load_data(tmp_path / name, allow_pickle=True)
     assert marker.exists()
 
 

@@ -9,8 +9,10 @@ inside the readers so that importing this module stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import numbers
+import pickle
 import re
 import sys
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -58,6 +60,14 @@ class NonNumericDataError(LoadError, TypeError):
     """The selected data are strings, Python objects or another non-numeric type."""
 
 
+class PickleRefusedError(LoadError):
+    """Reading the file would unpickle data (run code from it) and ``allow_pickle`` is off."""
+
+
+class MalformedTableError(LoadError):
+    """A text table is ragged (rows with more or fewer fields than the header)."""
+
+
 # ------------------------------------------------------------------ request, helpers
 
 
@@ -70,6 +80,7 @@ class Request:
     columns: tuple[Hashable, ...] | None = None
     bin_size: float | None = None
     likelihood_threshold: float | None = None
+    allow_pickle: bool = False
 
     @property
     def where(self) -> str:
@@ -110,6 +121,21 @@ def missing_key(req: Request, available: Sequence[str]) -> MissingKeyError:
     hint = f" Did you mean {close}?" if close else ""
     return MissingKeyError(f"{req.where}: no such key.{hint} Available keys: "
                            f"{_short_list(available)}.")
+
+
+def refuse_pickle(req: Request, what: str) -> None:
+    """Raise :class:`PickleRefusedError` unless ``req.allow_pickle``.
+
+    ``what`` says which part of the file would be unpickled.
+    """
+    if req.allow_pickle:
+        return
+    raise PickleRefusedError(
+        f"Refusing to read {req.where}: {what}, and unpickling can run code stored in the "
+        "file. If you trust where the file comes from, pass allow_pickle=True to load_data "
+        "(pipeline: config field 'allow_pickle: true', or 'true' in the sessions sheet's "
+        "allow_pickle column for this row); otherwise convert it to .npz, .parquet or an "
+        "HDF5 file without Python objects.")
 
 
 def reject_key(req: Request, what: str) -> None:
@@ -288,7 +314,33 @@ def read_npy(req: Request) -> np.ndarray:
     with open(req.path, "rb") as fh:
         if fh.read(6) != b"\x93NUMPY":  # else np.load would try to unpickle it
             raise CorruptFileError(f"{req.where} is not a NumPy .npy file (no NumPy header).")
+        fh.seek(0)
+        check_npy_size(fh, req.path.stat().st_size, req)
     return _numpy_load(lambda: np.load(req.path, allow_pickle=False), req)
+
+
+def check_npy_size(fh: Any, stored: int, req: Request) -> None:
+    """Refuse an ``.npy`` stream whose header claims more bytes than it holds.
+
+    numpy allocates the whole array before reading (for streams inside ``.npz``), so a
+    100-byte file claiming terabytes would end in a MemoryError; this reads only the
+    header. ``stored`` is the stream's size in bytes; ``fh`` is left after the header.
+    """
+    try:
+        version = np.lib.format.read_magic(fh)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0(fh))
+    except ValueError as err:
+        raise CorruptFileError(f"Cannot load {req.where}: the NumPy header is corrupt "
+                               f"({err}).") from err
+    if dtype.hasobject:
+        return  # object arrays are refused when loading, without unpickling
+    claimed = math.prod(shape) * dtype.itemsize
+    held = stored - fh.tell()
+    if claimed > held:
+        raise CorruptFileError(f"Cannot load {req.where}: its header claims shape {shape} of "
+                               f"{dtype} ({claimed:,} bytes) but the file holds only {held:,} "
+                               "bytes of data; it is truncated or corrupt.")
 
 
 def read_npz(req: Request) -> np.ndarray:
@@ -300,6 +352,9 @@ def read_npz(req: Request) -> np.ndarray:
     with np.load(req.path, allow_pickle=False) as archive:
         name = pick_key(req, list(archive.files))
         reject_columns(req, "a numpy array")
+        member = archive.zip.getinfo(name if name in archive.zip.namelist() else f"{name}.npy")
+        with archive.zip.open(member) as fh:
+            check_npy_size(fh, member.file_size, req)
         return _numpy_load(lambda: archive[name], req)
 
 
@@ -320,11 +375,20 @@ def read_hdf(req: Request) -> Any:
 
     with h5py.File(req.path, "r") as h5:
         entries = _hdf_entries(h5)
+        if req.key is not None and req.key.strip("/") not in entries \
+                and isinstance(h5.get(req.key.strip("/") or "/"), h5py.Group):
+            inside = [k for k in entries if k.startswith(req.key.strip("/") + "/")]
+            raise MissingKeyError(f"{req.where} is a group, not a dataset or DataFrame; choose "
+                                  f"one of {_short_list(inside or list(entries))}.")
         name = pick_key(req, list(entries), what="datasets or DataFrames")
         if entries[name] == "dataset":
             reject_columns(req, "a plain HDF5 dataset")
             _reject_threshold(req)
             return h5[name][()]
+        pickled = _hdf_pickled_parts(h5)
+    if pickled:
+        refuse_pickle(req, "this pandas HDF5 file stores Python objects as pickles ("
+                           + ", ".join(pickled[:5]) + (", ..." if len(pickled) > 5 else "") + ")")
     table = pd.read_hdf(req.path, key=name)
     if _is_deeplabcut(table):
         return deeplabcut_keypoints(table, req)
@@ -350,6 +414,52 @@ def _hdf_entries(h5: Any) -> dict[str, str]:
 
     h5.visititems(visit)  # pre-order: a pandas group is seen before its members
     return entries
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Unpickles plain containers, strings and numbers only; any class or function fails.
+
+    Without ``find_class`` a pickle can build nothing but builtin values, so running this
+    on a byte string cannot execute code (``persistent_load`` is also refused).
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise ValueError(f"refers to {module}.{name}")
+
+
+def _is_plain_pickle(raw: bytes) -> bool:
+    try:
+        _NoGlobals(io.BytesIO(raw)).load()
+        return True
+    except (ValueError, pickle.UnpicklingError, EOFError, TypeError, IndexError, KeyError,
+            AttributeError, MemoryError, RecursionError):
+        return False
+
+
+def _hdf_pickled_parts(h5: Any) -> list[str]:
+    """Parts of a (PyTables/pandas) HDF5 file that reading it with pandas would unpickle
+    and that hold more than plain values: object arrays (``PSEUDOATOM='object'``, from
+    object columns) and pickled attributes referring to classes or functions.
+
+    PyTables unpickles any string attribute that ends in ``.`` (the pickle STOP opcode);
+    pandas' own attributes are pickled lists, dicts and strings, which are safe.
+    Found by reading the HDF5 structure with h5py, never by unpickling them for real.
+    """
+    import h5py
+
+    found: list[str] = []
+
+    def check(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.attrs.get("PSEUDOATOM") == b"object":
+            found.append(f"object array '{name}'")
+        for attr, value in obj.attrs.items():
+            if isinstance(value, bytes) and value.endswith(b".") and value not in (b"0", b"0.") \
+                    and not _is_plain_pickle(value):
+                found.append(f"attribute '{attr}' of '{name}'")
+
+    check("/", h5)
+    h5.visititems(check)
+    return found
 
 
 def _reject_threshold(req: Request) -> None:
@@ -396,8 +506,6 @@ def deeplabcut_keypoints(table: Any, req: Request) -> np.ndarray:
 
 
 def read_torch(req: Request) -> Any:
-    import pickle
-
     import torch
 
     try:
@@ -420,13 +528,68 @@ def read_torch(req: Request) -> Any:
 
 
 def read_csv(req: Request) -> np.ndarray:
+    """Comma-, semicolon-, tab- or '|'-separated text; decimal commas with ';' or tabs.
+
+    Every row must have as many fields as the first one: pandas would otherwise read
+    the extra leading fields of longer rows as an index and drop them silently.
+    """
     import pandas as pd
 
     reject_key(req, "a CSV file")
-    first = pd.read_csv(req.path, header=None, nrows=1, dtype=str, keep_default_na=False)
-    header, index_col = _header_layout(first.iloc[0].tolist())
-    table = pd.read_csv(req.path, header=0 if header else None, index_col=index_col)
+    sep, decimal, first = _csv_layout(req)
+    header, index_col = _header_layout([cell.replace(decimal, ".") for cell in first])
+    table = pd.read_csv(req.path, sep=sep, decimal=decimal, header=0 if header else None,
+                        index_col=index_col)
     return table_to_array(table, req)
+
+
+_CSV_SEPARATORS = ("\t", ";", ",", "|")  # ';' and tabs first: ',' may be a decimal mark
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$")
+
+
+def _csv_layout(req: Request, sample_lines: int = 200) -> tuple[str, str, list[str]]:
+    """The separator, the decimal mark and the first row's cells of a CSV file.
+
+    The separator is the first of tab, ';', ',', '|' that splits the first
+    ``sample_lines`` lines into the same number (> 1) of fields; one that occurs in the
+    first line otherwise (then the ragged check below names the bad line). Cells like
+    ``1,5`` in a file not separated by commas mean decimal commas.
+
+    Raises
+    ------
+    MalformedTableError
+        A row has a different number of fields than the first row (names the line).
+    """
+    import csv
+    import itertools
+
+    with open(req.path, newline="", encoding="utf-8", errors="replace") as fh:
+        sample = [line for line in itertools.islice(fh, sample_lines) if line.strip()]
+    if not sample:
+        raise EmptyFileError(f"{req.where}: the file holds only blank lines.")
+    sep = next((d for d in _CSV_SEPARATORS
+                if len({len(row) for row in csv.reader(sample, delimiter=d)}) == 1
+                and len(next(csv.reader(sample[:1], delimiter=d))) > 1), None)
+    if sep is None:
+        sep = next((d for d in _CSV_SEPARATORS if d in sample[0]), ",")
+    cells = [cell for row in csv.reader(sample[1:], delimiter=sep) for cell in row]
+    decimal = "," if sep != "," and any(_DECIMAL_COMMA.match(c) for c in cells) else "."
+    with open(req.path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        first: list[str] | None = None
+        for row in reader:
+            if not row or not any(cell.strip() for cell in row):
+                continue  # pandas skips blank lines too
+            if first is None:
+                first = row
+            elif len(row) != len(first):
+                name = {"\t": "tab", ";": "';'", ",": "','", "|": "'|'"}[sep]
+                raise MalformedTableError(
+                    f"{req.where}, line {reader.line_num}: {len(row)} fields, but the first "
+                    f"row has {len(first)} ({name}-separated); the table is ragged (a stray "
+                    "separator, or a different separator or decimal mark on some lines?). "
+                    "Fix the file; no columns are dropped silently.")
+    return sep, decimal, first or []
 
 
 def read_excel(req: Request) -> np.ndarray:
@@ -467,12 +630,14 @@ def _header_layout(first_row: list[str]) -> tuple[bool, int | None]:
 def read_joblib(req: Request) -> Any:
     import joblib
 
+    refuse_pickle(req, "joblib files are pickles")
     return select_from_container(joblib.load(req.path), req)
 
 
 def read_pickle(req: Request) -> Any:
     import pandas as pd
 
+    refuse_pickle(req, "it is a pickle file")
     # pandas' reader also handles pickles of DataFrames from older pandas versions.
     return select_from_container(pd.read_pickle(req.path), req)
 
@@ -601,6 +766,7 @@ READERS: dict[str, tuple[str, Callable[[Request], Any]]] = {
     ".xls": ("Excel", read_excel),
     ".xlsx": ("Excel", read_excel),
     ".jl": ("joblib", read_joblib),
+    ".joblib": ("joblib", read_joblib),
     ".pkl": ("pickle", read_pickle),
     ".p": ("pickle", read_pickle),
     ".mat": ("MATLAB", read_mat),
@@ -611,7 +777,6 @@ READERS: dict[str, tuple[str, Callable[[Request], Any]]] = {
 
 def read_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that libraries raise on truncated, corrupt or mislabelled files."""
-    import pickle
     import struct
     import zipfile
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import stat
 from collections.abc import Hashable, Iterable
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from cebra_pipe.data._formats import (
     EmptyFileError,
     KeyRequiredError,
     LoadError,
+    MalformedTableError,
     MissingColumnError,
     MissingKeyError,
     NonNumericDataError,
+    PickleRefusedError,
     Request,
     UnsupportedFormatError,
     as_numeric,
@@ -41,6 +44,8 @@ __all__ = [
     "EmptyFileError",
     "CorruptFileError",
     "NonNumericDataError",
+    "PickleRefusedError",
+    "MalformedTableError",
 ]
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(READERS)
@@ -53,6 +58,7 @@ def load_data(
     *,
     bin_size: float | None = None,
     likelihood_threshold: float | None = None,
+    allow_pickle: bool = False,
 ) -> np.ndarray:
     """Load one numeric array (data or labels of one session) from a file.
 
@@ -65,10 +71,13 @@ def load_data(
       (``columns`` = bodypart names; returns x, y per bodypart, see below);
     - ``.pt``/``.pth``: a tensor or a (nested) dict of tensors (``key`` = name, nested
       names joined by '/'), read with ``torch.load(weights_only=True)``;
-    - ``.csv`` (the first row is a header unless it is all numbers); ``.xls``/``.xlsx``
+    - ``.csv`` (the first row is a header unless it is all numbers; separated by commas,
+      semicolons, tabs or '|', detected; decimal commas in files not separated by
+      commas; a ragged table is refused); ``.xls``/``.xlsx``
       (``key`` = sheet name; ``.xls`` needs ``xlrd``); ``.parquet`` (``columns``);
-    - ``.jl`` (joblib) and ``.pkl``/``.p`` (pickle): an array, a DataFrame, or a
-      (nested) dict or list of them (``key`` = name, e.g. ``"session1/neural"``);
+    - ``.jl``/``.joblib`` (joblib) and ``.pkl``/``.p`` (pickle), only with
+      ``allow_pickle=True``: an array, a DataFrame, or a (nested) dict or list of them
+      (``key`` = name, e.g. ``"session1/neural"``);
     - ``.mat``: MATLAB v4-v7.2 via scipy (``key`` = variable, struct fields joined by
       '/'), v7.3 (HDF5) via h5py, transposed back to the shape MATLAB shows;
     - ``.nwb`` (needs ``pynwb``): ``key="units"`` gives the units table's spike counts
@@ -81,8 +90,12 @@ def load_data(
     holding several raises :class:`KeyRequiredError` listing the keys.
 
     .. warning::
-       Pickle-based formats (``.pkl``, ``.p``, ``.jl`` and pandas objects in ``.h5``)
-       execute code while loading. Only load files from sources you trust.
+       Pickle-based formats (``.pkl``, ``.p``, ``.jl``, ``.joblib`` and pandas ``.h5``
+       files holding Python objects) can execute code while loading. They are refused
+       with :class:`PickleRefusedError` unless ``allow_pickle=True``; pass it only for
+       files from sources you trust. Pandas ``.h5`` files of plain numbers, ``.npy``,
+       ``.npz`` (object arrays refused), ``.pt`` (``weights_only``) and the other formats
+       never unpickle.
 
     Parameters
     ----------
@@ -97,6 +110,8 @@ def load_data(
     likelihood_threshold
         DeepLabCut only: keypoints with a likelihood below it (default 0.6) are set to
         NaN and linearly interpolated in time.
+    allow_pickle
+        Read pickle-based data (see the warning above). Default False.
 
     Returns
     -------
@@ -107,6 +122,8 @@ def load_data(
     ------
     FileNotFoundError
         No file at ``file``.
+    IsADirectoryError, OSError (ELOOP)
+        ``file`` is a folder, or a symbolic link that points (eventually) to itself.
     LoadError (a ValueError)
         Unsupported suffix, missing or ambiguous key, unknown column, ``columns`` on
         data that is not a table, an empty, truncated or corrupt file, or data that is
@@ -115,19 +132,20 @@ def load_data(
     path = Path(file)
     suffix = path.suffix.lower()
     where = f"file '{path}'" + ("" if key is None else f", key '{key}'")
+    _check_path(path, where)
     if suffix not in READERS:
         raise UnsupportedFormatError(f"Cannot load {where}: unsupported suffix "
                                      f"'{path.suffix}'. Supported: {list(READERS)}.")
-    if not path.exists():
-        raise FileNotFoundError(errno.ENOENT, f"No such data file ({where})", str(path))
-    if not path.is_file():
-        raise LoadError(f"Cannot load {where}: it is not a regular file.")
+    if not isinstance(allow_pickle, bool):
+        raise TypeError(f"Cannot load {where}: allow_pickle must be True or False, got "
+                        f"{allow_pickle!r}.")
     if path.stat().st_size == 0:
         raise EmptyFileError(f"Cannot load {where}: the file is empty (0 bytes).")
     request = Request(path=path, key=None if key is None else str(key),
                       columns=_check_columns(columns, where),
                       bin_size=_check_bin_size(bin_size, suffix, where),
-                      likelihood_threshold=_check_threshold(likelihood_threshold, suffix, where))
+                      likelihood_threshold=_check_threshold(likelihood_threshold, suffix, where),
+                      allow_pickle=allow_pickle)
     format_name, reader = READERS[suffix]
     try:
         data = reader(request)
@@ -137,6 +155,24 @@ def load_data(
         raise CorruptFileError(f"Cannot load {where} as {format_name}; it may be "
                                f"truncated or corrupt ({type(err).__name__}: {err}).") from err
     return as_numeric(data, request)
+
+
+def _check_path(path: Path, where: str) -> None:
+    """Raise the error that says what is at ``path`` when it is not a readable file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, f"No such data file ({where})", str(path)) from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, f"Cannot load {where}: it is a symbolic link that "
+                          "points to itself (a symlink loop)", str(path)) from None
+        raise OSError(err.errno, f"Cannot load {where}: {err.strerror}", str(path)) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, f"Cannot load {where}: it is a folder, not a "
+                                "data file", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise LoadError(f"Cannot load {where}: it is not a regular file.")
 
 
 def _check_columns(columns: Iterable[Hashable] | None, where: str) -> tuple[Hashable, ...] | None:

@@ -134,10 +134,11 @@ WRITERS: dict[str, Callable[[Path], tuple[str, dict[str, Any]]]] = {
     "csv-numbers": lambda d: (np.savetxt(d / "x.csv", DATA, delimiter=","), ("x.csv", {}))[1],
     "xlsx": lambda d: (_write_excel(d / "x.xlsx"), ("x.xlsx", {"key": "neural"}))[1],
     "jl": lambda d: (joblib.dump({"neural": DATA, "other": OTHER}, d / "x.jl"),
-                     ("x.jl", {"key": "neural"}))[1],
+                     ("x.jl", {"key": "neural", "allow_pickle": True}))[1],
     "pkl-nested": lambda d: (_pickle({"s1": {"neural": DATA}, "s2": {"neural": OTHER}},
-                                     d / "x.pkl"), ("x.pkl", {"key": "s1/neural"}))[1],
-    "p-dataframe": lambda d: (_frame().to_pickle(d / "x.p"), ("x.p", {"columns": COLUMNS}))[1],
+                                     d / "x.pkl"), ("x.pkl", {"key": "s1/neural", "allow_pickle": True}))[1],
+    "p-dataframe": lambda d: (_frame().to_pickle(d / "x.p"), ("x.p", {"columns": COLUMNS,
+                                                                   "allow_pickle": True}))[1],
     "mat-v5": lambda d: (scipy.io.savemat(d / "x.mat", {"neural": DATA, "other": OTHER}),
                          ("x.mat", {"key": "neural"}))[1],
     "mat-v5-struct": lambda d: (scipy.io.savemat(d / "x.mat", {"s": {"neural": DATA}}),
@@ -211,8 +212,9 @@ def test_mat_v73_is_transposed_back(tmp_path):
 def test_every_suffix_has_a_round_trip():
     tested = {".npy", ".npz", ".h5", ".hdf5", ".hdf", ".pt", ".pth", ".csv", ".xlsx", ".jl",
               ".pkl", ".p", ".mat", ".parquet", ".nwb"}
-    # .hd5 shares the HDF5 reader; .xls needs xlrd (tested by dispatch below)
-    assert set(SUPPORTED_SUFFIXES) - tested == {".hd5", ".xls"}
+    # .hd5 shares the HDF5 reader, .joblib the joblib one; .xls needs xlrd (tested by
+    # dispatch below)
+    assert set(SUPPORTED_SUFFIXES) - tested == {".hd5", ".joblib", ".xls"}
 
 
 def test_xls_suffix_is_dispatched_to_excel(tmp_path):
@@ -373,7 +375,7 @@ def test_missing_file(tmp_path):
 def test_missing_key_lists_available(tmp_path, fmt):
     name, _ = WRITERS[fmt](tmp_path)
     with pytest.raises(MissingKeyError, match=rf"{name}.*'nope'.*Available keys") as info:
-        load_data(tmp_path / name, key="nope")
+        load_data(tmp_path / name, key="nope", allow_pickle=True)
     assert isinstance(info.value, ValueError) and isinstance(info.value, KeyError)
 
 
@@ -392,14 +394,14 @@ def test_key_on_single_array_format(tmp_path):
 def test_group_key_lists_members(tmp_path):
     WRITERS["pkl-nested"](tmp_path)
     with pytest.raises(MissingKeyError, match=r"is a group.*'s1/neural'"):
-        load_data(tmp_path / "x.pkl", key="s1")
+        load_data(tmp_path / "x.pkl", key="s1", allow_pickle=True)
 
 
 @pytest.mark.parametrize("fmt", ["npz-key", "h5-dataset", "jl", "mat-v5", "xlsx"])
 def test_several_arrays_need_a_key(tmp_path, fmt):
     name, _ = WRITERS[fmt](tmp_path)
     with pytest.raises(KeyRequiredError, match=rf"{name}.*holds 2 .*pass key="):
-        load_data(tmp_path / name)
+        load_data(tmp_path / name, allow_pickle=True)
 
 
 @pytest.mark.parametrize("fmt", ["npz-key", "h5-dataset", "pth-dict", "mat-v73", "npy"])
@@ -454,13 +456,14 @@ def test_truncated_file(tmp_path, fmt):
 def test_garbage_file(tmp_path, suffix):
     (tmp_path / f"x{suffix}").write_bytes(b"this is not a data file\x00\x01\x02" * 8)
     with pytest.raises(CorruptFileError, match=rf"x\{suffix}"):
-        load_data(tmp_path / f"x{suffix}")
+        load_data(tmp_path / f"x{suffix}", allow_pickle=True)
 
 
-def test_directory_is_not_a_file(tmp_path):
-    (tmp_path / "x.npy").mkdir()
-    with pytest.raises(LoadError, match="not a regular file"):
-        load_data(tmp_path / "x.npy")
+@pytest.mark.parametrize("name", ["x.npy", "folder"])
+def test_directory_is_not_a_file(tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder, not a data file"):
+        load_data(tmp_path / name)
 
 
 def test_non_numeric_arrays(tmp_path):
@@ -484,7 +487,7 @@ def test_non_numeric_arrays(tmp_path):
 
     joblib.dump(["up", "down"], tmp_path / "s.jl")
     with pytest.raises(NonNumericDataError, match="strings"):
-        load_data(tmp_path / "s.jl")
+        load_data(tmp_path / "s.jl", allow_pickle=True)
 
 
 
@@ -492,8 +495,9 @@ def test_ragged_lists_are_containers(tmp_path):
     # e.g. one array per session, of different lengths
     joblib.dump([[1.0, 2.0], [3.0]], tmp_path / "ragged.jl")
     with pytest.raises(KeyRequiredError, match=r"\['0', '1'\]"):
-        load_data(tmp_path / "ragged.jl")
-    np.testing.assert_array_equal(load_data(tmp_path / "ragged.jl", key="1"), [3.0])
+        load_data(tmp_path / "ragged.jl", allow_pickle=True)
+    np.testing.assert_array_equal(load_data(tmp_path / "ragged.jl", key="1", allow_pickle=True),
+                                  [3.0])
 
 
 def test_non_numeric_columns(tmp_path):
@@ -507,7 +511,7 @@ def test_non_numeric_columns(tmp_path):
 
 def test_numeric_object_arrays_are_converted(tmp_path):
     joblib.dump(np.array([1.5, 2, 3], dtype=object), tmp_path / "x.jl")
-    loaded = load_data(tmp_path / "x.jl")
+    loaded = load_data(tmp_path / "x.jl", allow_pickle=True)
     assert loaded.dtype == np.float64
     np.testing.assert_array_equal(loaded, [1.5, 2.0, 3.0])
 
@@ -563,3 +567,46 @@ def test_real_golub_mat_struct():
         load_data(path, key="expParams")
     with pytest.raises(NonNumericDataError, match="expParams/monkName"):
         load_data(path, key="expParams/monkName")
+
+
+# ------------------------------------------------- issue 15: separators, pickles, sizes
+
+@pytest.mark.parametrize("text", [
+    "a;b\n1,5;2\n-3,25;4e-1\n",          # semicolons with decimal commas (European Excel)
+    "a\tb\n1,5\t2\n-3,25\t0,4\n",        # tabs with decimal commas
+    "a\tb\n1.5\t2\n-3.25\t0.4\n",        # tabs
+    "a|b\n1.5|2\n-3.25|0.4\n",           # pipes
+    "1,5;2\n-3,25;0,4\n",                # no header
+])
+def test_csv_separator_and_decimal_mark_are_detected(tmp_path, text):
+    (tmp_path / "x.csv").write_text(text)
+    np.testing.assert_allclose(load_data(tmp_path / "x.csv"), [[1.5, 2.0], [-3.25, 0.4]])
+
+
+def test_csv_rows_with_fewer_fields_are_refused(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b,c\n1,2,3\n4,5\n")
+    with pytest.raises(LoadError, match=r"x\.csv', line 3: 2 fields, but the first row has 3"):
+        load_data(tmp_path / "x.csv")
+
+
+def test_pandas_hdf5_without_objects_reads_without_allow_pickle(tmp_path):
+    frame = _frame()
+    frame.index = [f"t{i}" for i in range(len(frame))]  # a string index is no pickle
+    frame.to_hdf(tmp_path / "fixed.h5", key="df", format="fixed")
+    frame.to_hdf(tmp_path / "table.h5", key="df", format="table")
+    for name in ("fixed.h5", "table.h5"):
+        np.testing.assert_allclose(load_data(tmp_path / name), DATA)
+
+
+def test_allow_pickle_must_be_a_bool(tmp_path):
+    WRITERS["npy"](tmp_path)
+    with pytest.raises(TypeError, match=r"x\.npy.*allow_pickle must be True or False, got 'yes'"):
+        load_data(tmp_path / "x.npy", allow_pickle="yes")
+
+
+def test_npy_header_is_checked_against_the_file_size(tmp_path):
+    np.save(tmp_path / "x.npy", DATA)
+    raw = (tmp_path / "x.npy").read_bytes()
+    (tmp_path / "x.npy").write_bytes(raw[:-8])  # one float short
+    with pytest.raises(CorruptFileError, match=r"x\.npy.*claims shape \(20, 3\).*480 bytes"):
+        load_data(tmp_path / "x.npy")
