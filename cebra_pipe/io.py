@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 @contextlib.contextmanager
@@ -50,6 +51,22 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
                 raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} while writing"
                               f"{detail}", str(path)) from err
         raise
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to ``path`` atomically, with the same bytes for the same ``obj``.
+
+    torch names the zip's internal folder after the file it writes to; written straight
+    to :func:`atomic_write`'s randomly named temporary file, equal models would give
+    different bytes (and provenance hashes). Serialising to memory first fixes the name
+    (``archive``) and writes the file in one piece.
+    """
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def _make_folder(folder: Path) -> None:

@@ -1,30 +1,53 @@
 """Exact nearest-label search, built once per fit, so a sampling step costs O(batch).
 
 The reference implementation compares every query with every time point at every
-step (O(batch x time)). Here labels are deduplicated once; 1-D labels are then
-searched with ``torch.searchsorted`` and multi-dimensional labels with a uniform
-hierarchy of uniform grids (the finest keeps a few points per occupied cell, each
-next one is 2x coarser). A query looks at the 3^d cells around it; the answer is
-provably exact when the nearest candidate is within one cell width (nothing
-outside the block can be closer); otherwise the query moves to the next coarser
-grid, and the rare queries far from all data end in a scan of those rows only.
+step (O(batch x time)). Here labels are deduplicated once, then searched with a
+structure chosen by dimension, size and device (:func:`choose_structure`):
+
+* ``"sorted"``: 1-D labels, ``torch.searchsorted`` on the sorted values;
+* ``"groups"``: continuous columns next to categorical ones (``[position, right,
+  left]``): one exact search over the continuous columns per combination of
+  categorical values;
+* ``"kdtree"``: several continuous columns on the CPU, scipy's ``cKDTree`` (exact);
+* ``"blocked"``: several continuous columns on an accelerator, or few points on the
+  CPU: distances by matrix products in blocks of queries, the few closest
+  candidates re-checked in float64, so rounding in the product never changes the
+  answer.
+
+Every search is exact: it returns a point at the smallest Euclidean distance
+(computed in float64). Between distinct points at exactly the same distance the
+choice is fixed, independent of the seed: the lower value in 1-D and the
+lexicographically smallest label in the ``kdtree`` and ``blocked`` searches (ties
+between categorical groups go to the first group). Among time points sharing the
+nearest label one is drawn uniformly with the index's generator.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
+import numpy as np
+import scipy.spatial
 import torch
 
-_TARGET_OCCUPANCY = 4  # unique points per occupied grid cell
-_MAX_GRID_DIMS = 6  # 3^6 = 729 neighbour cells; beyond that a grid stops paying off
-_LEVEL_RATIO = 2  # width ratio of successive grids
-_MIN_CELLS = 16  # a grid with fewer occupied cells costs as much as a scan
-_PAIR_BUDGET = 2 ** 22  # (query, candidate) pairs evaluated at once
-_BRUTE_FORCE_CHUNK = 2 ** 24  # distance-matrix entries evaluated at once
+_BLOCKED_MAX_CPU = 2048  # unique points up to which the blocked search beats cKDTree (CPU)
+_BLOCK_ENTRIES = 2 ** 24  # (query, point) distances evaluated at once
+_CANDIDATES = 16  # closest approximate candidates re-checked exactly per query
+_TIE_MARGIN = 1e-9  # relative gap below which two k-d tree distances may be a tie
 _MAX_CATEGORIES = 16  # a column with at most this many distinct values is categorical
 _MAX_GROUPS = 64  # split by the categorical columns when they form at most this many groups
+
+
+def choose_structure(dim: int, num_unique: int, device: torch.device) -> str:
+    """The search for ``num_unique`` distinct continuous points of ``dim`` columns.
+
+    Categorical columns are split off before (see :class:`NearestNeighbors`).
+    """
+    if dim == 1:
+        return "sorted"
+    if torch.device(device).type == "cpu" and num_unique > _BLOCKED_MAX_CPU:
+        return "kdtree"
+    return "blocked"
 
 
 class NearestNeighbors:
@@ -33,6 +56,10 @@ class NearestNeighbors:
     Among several rows with the same (nearest) value one is drawn uniformly with
     ``generator``, so a recording where the animal rests does not always pick the
     first resting sample.
+
+    Attributes
+    ----------
+    structure : ``"sorted"``, ``"groups"``, ``"kdtree"`` or ``"blocked"``
     """
 
     def __init__(self, points: torch.Tensor, generator: torch.Generator):
@@ -45,13 +72,17 @@ class NearestNeighbors:
         self.counts = torch.bincount(inverse, minlength=len(unique))
         self.starts = torch.cumsum(self.counts, 0) - self.counts
         self.dim = points.shape[1]
-        self.grids: list[_Grid] = []
         self.groups: list[tuple[torch.Tensor, NearestNeighbors]] = []
         self.flat: _FlatGroups | None = None
+        self.search: _KDTreeSearch | _BlockedSearch | None = None
         if self.dim > 1 and len(unique) > 64:
             self._split_categorical(generator)
-        if not self.groups and 1 < self.dim <= _MAX_GRID_DIMS and len(unique) > 64:
-            self._build_grid()
+        if self.groups:
+            self.structure = "groups"
+        else:
+            self.structure = choose_structure(self.dim, len(unique), unique.device)
+            if self.structure != "sorted":
+                self.search = _SEARCHES[self.structure](self.unique)
 
     def query(self, targets: torch.Tensor) -> torch.Tensor:
         """Rows ``(b,)`` of the points nearest to ``targets (b, d)`` (Euclidean)."""
@@ -65,17 +96,15 @@ class NearestNeighbors:
             return self._nearest_by_group(targets)
         if self.dim == 1:
             return self._nearest_sorted(targets[:, 0])
-        if self.grids:
-            return self._nearest_grid(targets)
-        return self._nearest_brute_force(targets)
+        return self.search.nearest(targets)
 
     def _split_categorical(self, generator: torch.Generator) -> None:
         """One index over the continuous columns per combination of categorical ones.
 
         Labels such as ``[position, right, left]`` mix a continuous column with
         binary ones. A target off the binary lattice (``right = -1`` after adding an
-        observed change) is a whole unit away from every point, which a cubic grid
-        fine enough for the position can only answer by scanning everything. Within
+        observed change) is a whole unit away from every point, which a spatial search
+        at the position's scale can only answer by visiting nearly every point. Within
         one combination of categorical values their contribution to the distance is
         a constant, so the nearest point overall is the nearest of the per-group
         nearest points, each found by an exact search over the continuous columns.
@@ -165,84 +194,136 @@ class NearestNeighbors:
         right = torch.searchsorted(values, targets.contiguous()).clamp_max(len(values) - 1)
         return _closer(values, targets, (right - 1).clamp_min(0), right)
 
-    def _nearest_brute_force(self, targets: torch.Tensor) -> torch.Tensor:
-        rows = max(1, _BRUTE_FORCE_CHUNK // max(1, len(self.unique)))
-        return torch.cat([torch.cdist(chunk, self.unique).argmin(1)
-                          for chunk in targets.split(rows)])
 
-    def _build_grid(self) -> None:
-        """Grids from fine to coarse while a grid still splits the points into many cells."""
-        points = self.unique
-        origin = points.min(0).values
-        span = float((points.max(0).values - origin).max())
-        width = _choose_width(points, origin, span)
-        self.grids = []
-        while width < 2 * span:
-            grid = _Grid(points, origin, width)
-            if len(grid.cell_ids) < _MIN_CELLS:
-                break
-            self.grids.append(grid)
-            width *= _LEVEL_RATIO
+class _KDTreeSearch:
+    """scipy's ``cKDTree`` over distinct CPU points ``(m, d)``.
 
-    def _nearest_grid(self, targets: torch.Tensor) -> torch.Tensor:
-        nearest = torch.full((len(targets),), -1, dtype=torch.long, device=targets.device)
-        unsure = torch.arange(len(targets), device=targets.device)
-        for grid in self.grids:
-            found, exact = grid.query(self.unique, targets[unsure])
-            nearest[unsure] = found
-            unsure = unsure[~exact]
-            if len(unsure) == 0:
-                return nearest
-        nearest[unsure] = self._nearest_brute_force(targets[unsure])
+    The tree returns the two nearest points; where their distances are within
+    :data:`_TIE_MARGIN` (a tie, or one up to the tree's rounding) every point in
+    that radius is re-checked in float64 and the lowest index wins.
+    """
+
+    def __init__(self, points: torch.Tensor):
+        self.points = np.ascontiguousarray(points.detach().cpu().double().numpy())
+        # balanced median splits answer pose-like random walks fastest (measured 8-20-D)
+        self.tree = scipy.spatial.cKDTree(self.points, copy_data=False)
+
+    def nearest(self, targets: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest point to each of ``targets (b, d)``, on their device."""
+        query = targets.detach().cpu().double().numpy()
+        if len(query) == 0:
+            return torch.zeros(len(query), dtype=torch.long, device=targets.device)
+        distance, index = self.tree.query(query, k=2)
+        nearest = torch.from_numpy(index[:, 0].astype(np.int64))
+        close = np.flatnonzero(distance[:, 1] <= distance[:, 0] * (1 + _TIE_MARGIN))
+        if len(close):
+            radius = distance[close, 0] * (1 + 2 * _TIE_MARGIN)
+            balls = self.tree.query_ball_point(query[close], radius)
+            owner = np.repeat(np.arange(len(close)), [len(b) for b in balls])
+            candidate = np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])
+            nearest[close] = _lowest_closest(torch.from_numpy(self.points),
+                                             torch.from_numpy(query[close]),
+                                             torch.from_numpy(owner),
+                                             torch.from_numpy(candidate))
+        return nearest.to(targets.device)
+
+
+class _BlockedSearch:
+    """Distances from blocks of queries to all distinct points ``(m, d)`` by matrix
+    products, on the points' device.
+
+    The products run in the points' dtype on centred coordinates; their rounding
+    error is bounded (:meth:`_error_bound`), so re-checking the
+    :data:`_CANDIDATES` closest in float64 is exact unless a further point could be
+    within that bound; those rare queries are answered by a float64 scan.
+    """
+
+    def __init__(self, points: torch.Tensor):
+        self.exact = points.double()
+        self.centre = self.exact.mean(0)
+        self.points = (self.exact - self.centre).to(points.dtype)
+        self.sq_norms = (self.points * self.points).sum(1)
+        self.max_sq_norm = float(self.sq_norms.max()) if len(points) else 0.0
+
+    def nearest(self, targets: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest point to each of ``targets (b, d)``."""
+        exact = targets.to(self.exact.device, torch.float64)
+        rows = max(1, _BLOCK_ENTRIES // max(1, len(self.points)))
+        found = [self._nearest_block(block) for block in exact.split(rows)]
+        return torch.cat(found) if found else torch.zeros(0, dtype=torch.long,
+                                                          device=self.exact.device)
+
+    def _nearest_block(self, exact: torch.Tensor) -> torch.Tensor:
+        centred = (exact - self.centre).to(self.points.dtype)
+        sq_norms = (centred * centred).sum(1)
+        # a caller's autocast would run the product in half precision
+        with torch.autocast(self.points.device.type, enabled=False):
+            approx = torch.addmm(self.sq_norms, centred, self.points.T, alpha=-2)
+        approx += sq_norms[:, None]
+        k = min(_CANDIDATES, len(self.points))
+        bound, candidate = approx.topk(k, dim=1, largest=False)
+        owner = torch.arange(len(exact), device=exact.device)[:, None].expand(-1, k)
+        nearest = _lowest_closest(self.exact, exact, owner.flatten(), candidate.flatten())
+        best = ((self.exact[nearest] - exact) ** 2).sum(1)
+        # points outside the candidates are approximately >= the k-th candidate
+        sure = best < bound[:, -1] - self._error_bound(sq_norms)
+        if k < len(self.points) and not bool(sure.all()):
+            unsure = torch.nonzero(~sure).flatten()
+            nearest[unsure] = self._scan(exact[unsure])
         return nearest
 
+    def _error_bound(self, sq_norms: torch.Tensor) -> torch.Tensor:
+        """Bound on the rounding error of the approximate squared distances ``(b,)``.
 
-class _Grid:
-    """Points sorted by the id of their cubic cell of side ``width``."""
-
-    def __init__(self, points: torch.Tensor, origin: torch.Tensor, width: float):
-        self.origin, self.width = origin, width
-        coords = ((points - origin) / width).floor().long()
-        self.shape = coords.max(0).values + 1
-        self.strides = _strides(self.shape)
-        ids = (coords * self.strides).sum(1)
-        self.cell_ids, self.cell_counts = torch.unique(ids, return_counts=True)
-        self.cell_starts = torch.cumsum(self.cell_counts, 0) - self.cell_counts
-        self.by_cell = torch.argsort(ids, stable=True)
-        self.offsets = torch.tensor(list(itertools.product((-1, 0, 1), repeat=points.shape[1])),
-                                    device=points.device)
-
-    def query(self, points: torch.Tensor,
-              targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Nearest candidate in the 3^d neighbouring cells of each target, and exactness.
-
-        Returns ``(nearest (b,), exact (b,))``: ``exact`` where the candidate is closer
-        than one cell width, since anything outside the block is at least that far.
+        The product's error is at most ``(2 d + 4) eps (|t|^2 + |p|^2)`` (dot
+        products and norms of length ``d``) and rounding the centred coordinates to
+        the product's dtype adds ``4 eps (|t|^2 + |p|^2)``; twice that, for safety.
         """
-        num_queries, num_offsets = len(targets), len(self.offsets)
-        neighbours = ((targets - self.origin) / self.width).floor().long()[:, None, :] \
-            + self.offsets
-        inside = ((neighbours >= 0) & (neighbours < self.shape)).all(-1).flatten()
-        ids = (neighbours.clamp_min(0) * self.strides).sum(-1).flatten()
-        slot = torch.searchsorted(self.cell_ids, ids).clamp_max(len(self.cell_ids) - 1)
-        counts = torch.where(inside & (self.cell_ids[slot] == ids), self.cell_counts[slot], 0)
-        if num_queries > 1 and int(counts.sum()) > _PAIR_BUDGET:
-            half = num_queries // 2
-            (near_a, exact_a), (near_b, exact_b) = (self.query(points, targets[:half]),
-                                                    self.query(points, targets[half:]))
-            return torch.cat([near_a, near_b]), torch.cat([exact_a, exact_b])
-        owner = torch.repeat_interleave(torch.arange(len(ids), device=ids.device), counts)
-        within = torch.arange(len(owner), device=ids.device) \
-            - (torch.cumsum(counts, 0) - counts)[owner]
-        candidate = self.by_cell[self.cell_starts[slot[owner]] + within]
-        query = owner // num_offsets
-        dist = ((points[candidate] - targets[query]) ** 2).sum(1)
-        best = torch.full((num_queries,), math.inf, device=targets.device,
-                          dtype=dist.dtype).scatter_reduce(0, query, dist, "amin")
-        is_best = dist == best[query]
-        nearest = torch.full((num_queries,), 0, device=targets.device, dtype=torch.long)
-        nearest = nearest.scatter_reduce(0, query[is_best], candidate[is_best], "amax")
-        return nearest, best <= self.width ** 2
+        eps = torch.finfo(self.points.dtype).eps
+        if self.points.dtype == torch.float32:
+            # TF32 or bfloat16 products when the user allowed them
+            eps = max(eps, {"highest": eps, "high": 2.0 ** -10,
+                            "medium": 2.0 ** -7}[torch.get_float32_matmul_precision()])
+        d = self.points.shape[1]
+        return 2 * (2 * d + 8) * eps * (sq_norms.double() + self.max_sq_norm)
+
+    def _scan(self, exact: torch.Tensor) -> torch.Tensor:
+        """Nearest points to ``exact (b, d)`` by float64 differences to every point."""
+        rows = max(1, _BLOCK_ENTRIES // max(1, len(self.exact) * self.exact.shape[1]))
+        found = []
+        for block in exact.split(rows):
+            dist = ((self.exact[None] - block[:, None]) ** 2).sum(-1)
+            found.append(_lowest_minimum(dist))
+        return torch.cat(found)
+
+
+_SEARCHES = {"kdtree": _KDTreeSearch, "blocked": _BlockedSearch}
+
+
+def _lowest_closest(points: torch.Tensor, targets: torch.Tensor, owner: torch.Tensor,
+                    candidate: torch.Tensor) -> torch.Tensor:
+    """Per target, the lowest ``candidate`` at the smallest float64 distance.
+
+    Parameters
+    ----------
+    points : (m, d) float64
+    targets : (b, d) float64
+    owner, candidate : (pairs,) target and point index of each candidate pair;
+        every target owns at least one pair.
+    """
+    dist = ((points[candidate] - targets[owner]) ** 2).sum(1)
+    best = torch.full((len(targets),), math.inf, dtype=dist.dtype, device=dist.device)
+    best = best.scatter_reduce(0, owner, dist, "amin")
+    lowest = torch.full((len(targets),), len(points), dtype=torch.long, device=dist.device)
+    at_best = dist == best[owner]
+    return lowest.scatter_reduce(0, owner[at_best], candidate[at_best], "amin")
+
+
+def _lowest_minimum(dist: torch.Tensor) -> torch.Tensor:
+    """Per row of ``dist (b, m)``, the lowest column holding the row's minimum."""
+    at_min = dist == dist.min(1, keepdim=True).values
+    columns = torch.arange(dist.shape[1], device=dist.device)
+    return torch.where(at_min, columns, dist.shape[1]).min(1).values
 
 
 class _FlatGroups:
@@ -288,21 +369,6 @@ def _closer(values: torch.Tensor, targets: torch.Tensor, left: torch.Tensor,
     return torch.where(take_left, left, right)
 
 
-def _choose_width(points: torch.Tensor, origin: torch.Tensor, span: float) -> float:
-    """Bisect (log scale) the cell width giving ~_TARGET_OCCUPANCY points per cell."""
-    low, high = math.log(span * 1e-7), math.log(span)
-    for _ in range(20):
-        mid = 0.5 * (low + high)
-        coords = ((points - origin) / math.exp(mid)).floor().long()
-        shape = coords.max(0).values + 1
-        if math.prod(shape.tolist()) > 2 ** 62:
-            low = mid
-            continue
-        cells = len(torch.unique((coords * _strides(shape)).sum(1)))
-        low, high = (mid, high) if len(points) / cells < _TARGET_OCCUPANCY else (low, mid)
-    return math.exp(high)
-
-
 def _unique_rows(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted distinct rows of ``points (n, d)`` and each row's position among them.
 
@@ -322,11 +388,3 @@ def _unique_rows(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     unique = points.new_empty(num_unique, points.shape[1])
     unique[key] = points  # equal rows share a key: any of them is the representative
     return unique, key
-
-
-def _strides(shape: torch.Tensor) -> torch.Tensor:
-    """Row-major strides of a grid of ``shape (d,)`` for linear cell ids."""
-    strides = torch.ones_like(shape)
-    for i in range(len(shape) - 2, -1, -1):
-        strides[i] = strides[i + 1] * shape[i + 1]
-    return strides

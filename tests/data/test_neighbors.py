@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from cebra_pipe.data.neighbors import NearestNeighbors, _unique_rows
+from cebra_pipe.data import neighbors
+from cebra_pipe.data.neighbors import NearestNeighbors, _unique_rows, choose_structure
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -62,6 +63,30 @@ def _targets_like(points: torch.Tensor, num: int, seed: int) -> torch.Tensor:
     return torch.cat([delta_targets, jitter, far, points[i[:100]]])
 
 
+def _force(monkeypatch, structure: str) -> None:
+    """Make multi-dimensional continuous labels use ``structure`` on the CPU."""
+    monkeypatch.setattr(neighbors, "_BLOCKED_MAX_CPU", 0 if structure == "kdtree" else 10 ** 9)
+
+
+@pytest.fixture(params=["kdtree", "blocked"])
+def structure(request, monkeypatch) -> str:
+    """Each multi-dimensional search; ``blocked`` is the accelerators' one, run on the CPU."""
+    _force(monkeypatch, request.param)
+    return request.param
+
+
+def _brute_force_unique(unique: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per target, the first row of ``unique`` at the smallest float64 distance.
+
+    ``unique`` is sorted lexicographically, so this is the documented tie rule.
+    """
+    found = []
+    for block in targets.double().split(64):
+        dist = ((unique.double()[None] - block[:, None]) ** 2).sum(-1)
+        found.append((dist == dist.min(1, keepdim=True).values).int().argmax(1))
+    return torch.cat(found)
+
+
 def test_1d_exact():
     gen = _gen(1)
     points = torch.cat([torch.rand(3000, generator=gen, dtype=torch.float64),
@@ -92,32 +117,6 @@ def test_1d_single_value_and_two_values():
     assert index.query(targets).tolist() == [0, 0, 1, 1]
 
 
-@pytest.mark.parametrize("d", [2, 3])
-def test_grid_path_exact_random_walk(d):
-    points = _random_walk(5000, d, seed=d)
-    index = NearestNeighbors(points, _gen(0))
-    assert index.grids, "expected the grid search path for this data"
-    targets = _targets_like(points, 1500, seed=10 + d)
-    _assert_exact(points, targets, index.query(targets))
-
-
-@pytest.mark.parametrize("d", [2, 3, 5])
-def test_grid_path_exact_clustered(d):
-    # dense clusters far apart: the finest grid is much finer than the gaps
-    gen = _gen(d)
-    centres = torch.randn(4, d, generator=gen, dtype=torch.float64) * 100
-    points = torch.cat([c + 0.01 * torch.randn(800, d, generator=gen, dtype=torch.float64)
-                        for c in centres])
-    index = NearestNeighbors(points, _gen(0))
-    assert index.grids
-    midpoints = torch.stack([(centres[a] + centres[b]) / 2 for a in range(4)
-                             for b in range(4)])
-    targets = torch.cat([_targets_like(points, 1000, seed=d), midpoints,
-                         midpoints + torch.randn(midpoints.shape, generator=gen,
-                                                 dtype=torch.float64)])
-    _assert_exact(points, targets, index.query(targets))
-
-
 def test_3d_position_and_binary_direction_columns():
     # [position, right, left] like the rat hippocampus labels: continuous + one-hot.
     gen = _gen(7)
@@ -145,33 +144,132 @@ def test_3d_position_and_binary_direction_columns():
     assert torch.equal(points[same], points[i])
 
 
-@pytest.mark.parametrize("d", [7, 8])
-def test_high_dimensional_brute_force_path(d):
-    points = _random_walk(2000, d, seed=d)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("d", [2, 3, 5, 8, 13, 20])
+def test_multidimensional_search_equals_brute_force(structure, d, dtype):
+    points = _random_walk(3000, d, seed=d).to(dtype)
     index = NearestNeighbors(points, _gen(0))
-    assert not index.grids
-    targets = _targets_like(points, 1000, seed=d)
+    assert index.structure == structure
+    targets = _targets_like(points.double(), 400, seed=10 + d).to(dtype)
+    # float32 labels and targets too: distances are re-checked in float64, so the
+    # answer is the exact nearest of the float32 values, not one up to rounding
+    assert torch.equal(index._nearest_unique(targets), _brute_force_unique(index.unique, targets))
     _assert_exact(points, targets, index.query(targets))
 
 
-def test_small_multidimensional_uses_brute_force():
-    points = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+@pytest.mark.parametrize("d", [2, 5, 12])
+def test_multidimensional_search_clustered_offset_and_far_targets(structure, d):
+    # dense clusters far apart, far from the origin (float32 keeps ~1e-3 there):
+    # midpoints between clusters and targets far outside the data
+    gen = _gen(d)
+    centres = 1e4 + torch.randn(4, d, generator=gen, dtype=torch.float64) * 100
+    points = torch.cat([c + 0.01 * torch.randn(700, d, generator=gen, dtype=torch.float64)
+                        for c in centres]).float()
     index = NearestNeighbors(points, _gen(0))
-    assert not index.grids
-    targets = torch.tensor([[0.1, 0.1], [0.9, -3.0], [-1.0, 0.8]], dtype=torch.float64)
-    assert index.query(targets).tolist() == [0, 1, 2]
+    assert index.structure == structure
+    midpoints = torch.stack([(centres[a] + centres[b]) / 2 for a in range(4)
+                             for b in range(4)])
+    targets = torch.cat([_targets_like(points.double(), 300, seed=d), midpoints,
+                         midpoints + torch.randn(midpoints.shape, generator=gen,
+                                                 dtype=torch.float64)]).float()
+    assert torch.equal(index._nearest_unique(targets), _brute_force_unique(index.unique, targets))
+    _assert_exact(points, targets, index.query(targets))
 
 
-def test_float32_points_nearest_up_to_rounding():
-    points = _random_walk(4000, 3, seed=3).float()
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_equidistant_labels_give_the_lowest_label(structure, d, dtype):
+    # an integer lattice (shuffled, some rows repeated) and half-integer targets: up
+    # to 2^d distinct labels at exactly the same distance
+    gen = _gen(d)
+    side = {2: 60, 3: 15, 4: 8}[d]
+    lattice = torch.cartesian_prod(*[torch.arange(side)] * d).to(dtype)
+    lattice = lattice[torch.randperm(len(lattice), generator=gen)]
+    points = torch.cat([lattice, lattice[:300]])
+    index = NearestNeighbors(points, _gen(1))
+    assert index.structure == structure
+    targets = (torch.randint(-1, side + 1, (800, d), generator=gen)
+               + 0.5 * torch.randint(0, 2, (800, d), generator=gen)).to(dtype)
+    found = index._nearest_unique(targets)
+    assert torch.equal(found, _brute_force_unique(index.unique, targets))
+    _assert_exact(points, targets, index.query(targets))
+    centre = torch.full((1, d), 0.5, dtype=dtype)  # 2^d corners: the zero corner wins
+    assert index.unique[index._nearest_unique(centre)].tolist() == [[0.0] * d]
+
+
+def test_blocked_search_scans_where_the_candidates_prove_nothing(monkeypatch):
+    # one candidate per query cannot settle ties: those queries take the float64 scan
+    _force(monkeypatch, "blocked")
+    monkeypatch.setattr(neighbors, "_CANDIDATES", 1)
+    scans = []
+    scan = neighbors._BlockedSearch._scan
+    monkeypatch.setattr(neighbors._BlockedSearch, "_scan",
+                        lambda self, exact: scans.append(len(exact)) or scan(self, exact))
+    points = torch.cartesian_prod(torch.arange(40.0), torch.arange(40.0))
     index = NearestNeighbors(points, _gen(0))
-    targets = _targets_like(points.double(), 1000, seed=4).float()
-    _assert_exact(points, targets, index.query(targets), atol=1e-5)
+    targets = torch.rand(500, 2, generator=_gen(1)) * 40
+    targets[:100] = targets[:100].floor() + 0.5
+    assert torch.equal(index._nearest_unique(targets), _brute_force_unique(index.unique, targets))
+    assert sum(scans) >= 100
 
 
-@pytest.mark.parametrize("d", [1, 3])
-def test_ties_are_drawn_uniformly_among_identical_rows(d):
+@pytest.mark.parametrize("precision", ["highest", "medium"])
+def test_blocked_search_exact_under_autocast_and_low_matmul_precision(monkeypatch, precision):
+    _force(monkeypatch, "blocked")
+    points = _random_walk(2000, 6, seed=6).float()
+    index = NearestNeighbors(points, _gen(0))
+    targets = _targets_like(points.double(), 300, seed=7).float()
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            found = index._nearest_unique(targets)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert torch.equal(found, _brute_force_unique(index.unique, targets))
+
+
+def test_structure_chosen_by_dimension_size_and_device():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    limit = neighbors._BLOCKED_MAX_CPU
+    assert choose_structure(1, 10 ** 6, cpu) == "sorted"
+    assert choose_structure(8, limit + 1, cpu) == "kdtree"
+    assert choose_structure(20, limit, cpu) == "blocked"
+    assert choose_structure(20, 10 ** 6, cuda) == "blocked"
+    walk = _random_walk(limit + 500, 8, seed=1)
+    assert NearestNeighbors(walk[:, 0], _gen()).structure == "sorted"
+    assert NearestNeighbors(walk, _gen()).structure == "kdtree"
+    assert NearestNeighbors(walk[:limit], _gen()).structure == "blocked"
+    walk = _random_walk(3 * limit, 2, seed=2)
+    right = (torch.arange(3 * limit)[:, None] % 2).double()  # both groups above the limit
+    grouped = NearestNeighbors(torch.cat([walk, right, 1 - right], 1), _gen())
+    assert grouped.structure == "groups"
+    assert {sub.structure for _, sub in grouped.groups} == {"kdtree"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_labels_search_on_the_device():
+    points = _random_walk(20000, 8, seed=8).float()
+    targets = _targets_like(points.double(), 400, seed=9).float()
+    on_cpu = NearestNeighbors(points, _gen(0))
+    on_gpu = NearestNeighbors(points.cuda(), torch.Generator("cuda").manual_seed(0))
+    assert on_gpu.structure == "blocked"
+    found = on_gpu._nearest_unique(targets.cuda())
+    assert found.device.type == "cuda"
+    assert torch.equal(found.cpu(), on_cpu._nearest_unique(targets))
+    assert on_gpu.query(targets.cuda()).device.type == "cuda"
+
+
+def test_empty_query(structure):
+    index = NearestNeighbors(_random_walk(3000, 4, seed=4), _gen(0))
+    assert index.query(torch.zeros(0, 4, dtype=torch.float64)).shape == (0,)
+
+
+@pytest.mark.parametrize(("d", "forced"), [(1, None), (3, "blocked"), (3, "kdtree")])
+def test_ties_are_drawn_uniformly_among_identical_rows(monkeypatch, d, forced):
     # Repeated labels (an animal at rest): each value occurs at several time points.
+    if forced:
+        _force(monkeypatch, forced)
     gen = _gen(11)
     values = torch.randn(100, d, generator=gen, dtype=torch.float64)
     repeats = torch.randint(1, 6, (100,), generator=gen)
@@ -195,23 +293,23 @@ def test_ties_are_drawn_uniformly_among_identical_rows(d):
     assert torch.equal(points[rows], points)
 
 
-def test_large_duplicate_groups_all_reachable():
-    # A rest period: 500 identical rows among moving samples, in 2-D (grid path).
+def test_large_duplicate_groups_all_reachable(structure):
+    # A rest period: 500 identical rows among moving samples.
     walk = _random_walk(3000, 2, seed=5)
     rest = walk[1000].expand(500, 2)
     points = torch.cat([walk[:1000], rest, walk[1000:]])
     index = NearestNeighbors(points, _gen(1))
-    assert index.grids
     draws = index.query(walk[1000].expand(20000, 2).contiguous())
     members = torch.nonzero((points == walk[1000]).all(1)).flatten()
     assert len(members) == 501
     assert set(draws.unique().tolist()) == set(members.tolist())
 
 
-def test_seeded_determinism():
+def test_seeded_determinism(structure):
     gen = _gen(2)
-    points = torch.round(torch.randn(3000, 2, generator=gen, dtype=torch.float64) * 4) / 4
-    targets = torch.randn(1000, 2, generator=gen, dtype=torch.float64) * 3
+    points = torch.round(torch.randn(3000, 3, generator=gen, dtype=torch.float64) * 8) / 8
+    targets = torch.randn(1000, 3, generator=gen, dtype=torch.float64) * 3
+    assert NearestNeighbors(points, _gen(42)).structure == structure
     a = NearestNeighbors(points, _gen(42)).query(targets)
     b = NearestNeighbors(points, _gen(42)).query(targets)
     c = NearestNeighbors(points, _gen(43)).query(targets)
