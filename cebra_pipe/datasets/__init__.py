@@ -10,13 +10,16 @@
   sessions with different neuron counts;
 - ``synthetic-linear-track`` (and ``synthetic-linear-track-rat1`` .. ``-rat4``): place
   cells of a rat running laps on a 1.6 m track, CEBRA rat label layout;
-  ``synthetic-linear-track-cohort``: all four rats (:mod:`cebra_pipe.datasets.linear_track`).
+  ``synthetic-linear-track-cohort``: all four rats (:mod:`cebra_pipe.datasets.linear_track`);
+- ``synthetic-connectivity``: latents driving known groups of neurons, with the true
+  ``(neurons, latents)`` connectivity for scoring attribution maps
+  (:mod:`cebra_pipe.datasets.connectivity`).
 """
 
 from __future__ import annotations
 
 from cebra_pipe.datasets.base import REGISTRY, Recording, RecordingSet
-from cebra_pipe.datasets import demo, linear_track  # noqa: F401  (registers the datasets)
+from cebra_pipe.datasets import connectivity, demo, linear_track  # noqa: F401  (registers)
 
 register = REGISTRY.register
 parametrize = REGISTRY.parametrize
