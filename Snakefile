@@ -36,6 +36,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/decoding.smk"
+include: "workflow/rules/hypotheses.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -107,6 +107,9 @@ def sign_flip_test(effects: Sequence[float] | np.ndarray, *, n_resamples: int = 
     from scipy.stats import permutation_test
 
     effects = _finite_1d(effects, "effects")
+    if effects.size == 1:
+        # scipy needs two observations; one animal has two sign patterns, +e and -e.
+        return 0.5 if effects[0] > 0 else 1.0
     result = permutation_test((effects,), np.mean, permutation_type="samples",
                               alternative="greater", n_resamples=n_resamples,
                               vectorized=False, random_state=seed)
@@ -150,11 +153,14 @@ def compare_groups(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
 
     Parameters
     ----------
-    a, b : (animals,) per-animal effects of two groups (at least one animal each)
+    a, b : (animals,) per-animal effects of two groups (at least two animals each)
     """
     from scipy.stats import bootstrap, permutation_test
 
     a, b = _finite_1d(a, "group a effects"), _finite_1d(b, "group b effects")
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"comparing groups needs at least 2 animals per group, got {a.size} "
+                         f"and {b.size}.")
 
     def difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.mean(x, axis=axis) - np.mean(y, axis=axis)
@@ -162,14 +168,11 @@ def compare_groups(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
     test = permutation_test((a, b), difference, permutation_type="independent",
                             alternative="two-sided", n_resamples=n_resamples,
                             vectorized=True, random_state=seed)
-    if a.size > 1 and b.size > 1:
-        # Percentile: BCa's jackknife is unstable with a handful of animals per group.
-        interval = bootstrap((a, b), difference, n_resamples=n_resamples, vectorized=True,
-                             confidence_level=confidence, method="percentile",
-                             random_state=seed).confidence_interval
-        low, high = float(interval.low), float(interval.high)
-    else:
-        low = high = float("nan")
+    # Percentile: BCa's jackknife is unstable with a handful of animals per group.
+    interval = bootstrap((a, b), difference, n_resamples=n_resamples, vectorized=True,
+                         confidence_level=confidence, method="percentile",
+                         random_state=seed).confidence_interval
     return GroupComparison(difference=float(difference(a, b)), p_value=float(test.pvalue),
-                           cohens_d=_pooled_d(a, b), ci_low=low, ci_high=high,
+                           cohens_d=_pooled_d(a, b), ci_low=float(interval.low),
+                           ci_high=float(interval.high),
                            confidence=float(confidence))

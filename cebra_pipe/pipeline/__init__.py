@@ -1,7 +1,8 @@
 """Workflow entrypoints, one module per step, each runnable as ``python -m cebra_pipe <step>``.
 
 Steps (in workflow order): ``ingest``, ``split``, ``train-single``, ``train-multi``,
-``consistency-runs``, ``consistency-datasets``, ``decode``, ``controls``, ``figures``,
+``consistency-runs``, ``consistency-datasets``, ``decode``, ``controls``, ``hypotheses-session``,
+``hypotheses``, ``figures``,
 ``aggregate``, ``report``. Each module has ``main(argv)`` (raises on bad input) and
 ``cli(argv)`` (prints one error line and returns an exit status).
 """
@@ -17,6 +18,8 @@ STEPS: dict[str, str] = {
     "consistency-datasets": "cebra_pipe.pipeline.consistency",
     "decode": "cebra_pipe.pipeline.decode",
     "controls": "cebra_pipe.pipeline.controls",
+    "hypotheses-session": "cebra_pipe.pipeline.hypotheses",
+    "hypotheses": "cebra_pipe.pipeline.hypotheses",
     "figures": "cebra_pipe.pipeline.figures",
     "aggregate": "cebra_pipe.pipeline.aggregate",
     "report": "cebra_pipe.pipeline.report",

@@ -177,14 +177,41 @@ def animal_report_inputs(animal):
                   f"{RESULTS}/figures/{animal}/{session}/embeddings.png"]
         files += decode_targets(animal, session)
         files += runs_consistency_targets(animal, session, "png")
+        files += hypothesis_session_files(animal, session)
     # The loss and embedding files the notebook also reads are inputs of the figures
     # rule; listing them again here would only slow down building the DAG.
     return files
 
 
+def hypothesis_variants():
+    """The single-session label-set models tested by evaluation nulls (controls and
+    CEBRA-Time models have no label hypothesis)."""
+    return [{"model": v.model, "label_set": v.labels,
+             "names": list(config["label_sets"][v.labels])}
+            for v in SINGLE if not v.shuffled and v.label_set is not None]
+
+
+def hypothesis_model_files(animal, session):
+    return [p for v in hypothesis_variants() for name in
+            ("model.pt", "embedding_train.npy", "embedding_valid.npy")
+            for p in single_outputs(animal, session, v["model"], v["label_set"], name)]
+
+
+def hypothesis_session_files(animal, session):
+    if not hypothesis_variants():
+        return []
+    return [f"{RESULTS}/hypotheses/{animal}/{session}.{ext}" for ext in ("tsv", "png")]
+
+
+def hypothesis_tables():
+    if not hypothesis_variants():
+        return []
+    return [f"{RESULTS}/tables/hypotheses{name}.tsv" for name in ("", "_cohort", "_groups")]
+
+
 def cohort_tables():
     return [f"{RESULTS}/tables/{name}.tsv"
-            for name in ("sessions", "decoding", "controls", "consistency")]
+            for name in ("sessions", "decoding", "controls", "consistency")] + hypothesis_tables()
 
 
 def all_targets():
@@ -199,7 +226,7 @@ def ingest_inputs(wildcards):
     """The data files a row reads (none for synthetic sources), for rerun tracking."""
     row = ROW[(wildcards.animal, wildcards.session)]
     files = {}
-    for field in ("neural_file", "label_file"):
+    for field in ("neural_file", "label_file", "trials_file"):
         value = row.get(field)
         if value and not value.startswith(cp_config.SYNTHETIC_PREFIX):
             files[field] = value

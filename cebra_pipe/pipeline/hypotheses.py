@@ -1,0 +1,252 @@
+"""``python -m cebra_pipe hypotheses-session`` and ``hypotheses``: which labels are encoded?
+
+``hypotheses-session`` tests every label set's model of one session with evaluation
+nulls (:mod:`cebra_pipe.hypothesis`): each seed's held-out goodness of fit and kNN
+decoding scores of the label set's own labels are recomputed against ``num_nulls``
+null orders of the held-out labels (circular shifts in time by at least
+``min_shift`` samples, within trials when the session has them; or sample-wise
+permutations). Scores are averaged over seeds, p-values corrected across the label
+sets of the session (Holm or BH) and each test gets a verdict ("encoded" when the
+corrected p < alpha). Raw-neural and PCA decoding baselines sit beside every decoding
+score. Outputs: a TSV (see ``cebra_pipe.hypothesis.tables.SESSION_COLUMNS``), the
+null distributions (``.npz``), a figure of them with the real scores, provenance.
+
+``hypotheses`` gathers the session tables into ``results/tables/hypotheses.tsv``, the
+cohort table (per group: animals supporting each label set, sign-flip test on the
+per-animal effects) and the comparison of every pair of groups in the sheet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output, json_arg,
+                                        load_embedding, load_session, load_split, run,
+                                        training_labels, write_provenance, write_tsv)
+from cebra_pipe.pipeline.train import parse_seeds
+
+SESSION_STEP, COHORT_STEP = "hypotheses-session", "hypotheses"
+
+
+def _session_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {SESSION_STEP}",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--session", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--dir", required=True,
+                        help="the session's training folder (<dir>/<model>/<labels>/seed<k>/)")
+    parser.add_argument("--variants", type=json_arg, required=True,
+                        help='JSON list of {"model", "label_set", "names"} to test')
+    parser.add_argument("--seeds", required=True)
+    parser.add_argument("--num-nulls", type=int, required=True)
+    parser.add_argument("--null-kind", required=True)
+    parser.add_argument("--min-shift", type=int, required=True, help="samples")
+    parser.add_argument("--within-trials", choices=["true", "false"], required=True)
+    parser.add_argument("--correction", choices=["holm", "bh", "none"], required=True)
+    parser.add_argument("--alpha", type=float, required=True)
+    parser.add_argument("--smoothing", type=float, required=True,
+                        help="Gaussian sigma (samples) of the raw-neural baseline")
+    parser.add_argument("--units", type=json_arg, required=True, help="JSON label -> unit")
+    parser.add_argument("--null-seed", type=int, required=True)
+    parser.add_argument("--knn-neighbors", type=int, required=True)
+    parser.add_argument("--gof-batches", type=int, required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--nulls", required=True, help="null distributions (.npz)")
+    parser.add_argument("--figure", required=True)
+    parser.add_argument("--provenance", required=True)
+    return parser
+
+
+def _check_variants(variants: Any) -> list[dict[str, Any]]:
+    if not isinstance(variants, list) or not variants:
+        raise PipelineError("--variants must be a non-empty JSON list of "
+                            '{"model", "label_set", "names"}.')
+    for item in variants:
+        if not isinstance(item, dict) or not {"model", "label_set", "names"} <= set(item) \
+                or not item["names"]:
+            raise PipelineError(f"--variants entry {item!r} needs 'model', 'label_set' and a "
+                                "non-empty 'names' list.")
+    return variants
+
+
+def _values(session: Any, name: str, idx: np.ndarray) -> np.ndarray:
+    """A decoding target at ``idx``: (time,) for 1-column continuous labels."""
+    values = session.labels[name][idx]
+    if session.label_type(name) == "continuous" and values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    return values
+
+
+def _load_model(path: Path, device: str) -> Any:
+    from cebra_pipe import CEBRA
+
+    try:
+        return CEBRA.load(path, map_location=device)
+    except FileNotFoundError:
+        raise PipelineError(f"model file '{path}' is missing; rerun training.") from None
+    except ValueError as err:
+        raise PipelineError(f"model file '{path}': {err}") from None
+
+
+def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.ndarray],
+                  variant: dict[str, Any], seeds: list[int], inputs: list[str]) -> list[tuple]:
+    """(combined test, spread over seeds) for every score of one variant."""
+    from cebra_pipe import hypothesis
+    from cebra_pipe.hypothesis.tables import combine_seeds
+
+    train, valid = split["train"], split["valid"]
+    names = list(variant["names"])
+    missing = [n for n in names if n not in session.labels]
+    if missing:
+        raise PipelineError(f"session {session.name}: label(s) {missing} of label set "
+                            f"{variant['label_set']!r} are not in the session file.")
+    targets = {n: (_values(session, n, train), _values(session, n, valid)) for n in names}
+    trials = (session.trial[valid] if args.within_trials == "true" and session.trial is not None
+              else None)
+    folder = Path(args.dir) / variant["model"] / variant["label_set"]
+    per_seed = []
+    for seed in seeds:
+        paths = [folder / f"seed{seed}" / f"embedding_{s}.npy" for s in ("train", "valid")]
+        model_file = folder / f"seed{seed}" / "model.pt"
+        inputs += [str(model_file)] + [str(p) for p in paths]
+        model = _load_model(model_file, args.device)
+        embeddings = tuple(load_embedding(p) for p in paths)
+        for part, emb, idx in (("train", embeddings[0], train), ("valid", embeddings[1], valid)):
+            if len(emb) != len(idx):
+                raise PipelineError(f"the {part} embedding '{folder / f'seed{seed}'}' has "
+                                    f"{len(emb)} rows but the split has {len(idx)}; rerun "
+                                    "training.")
+        try:
+            per_seed.append(hypothesis.evaluation_nulls(
+                model, session.neural[train], session.neural[valid],
+                training_labels(session, names, valid), targets, num_nulls=args.num_nulls,
+                kind=args.null_kind, min_shift=args.min_shift, trials=trials,
+                neighbors=args.knn_neighbors, gof_batches=args.gof_batches,
+                seed=args.null_seed, units=args.units, embeddings=embeddings))
+        except ValueError as err:
+            raise PipelineError(f"session {session.name}, {variant['model']}/"
+                                f"{variant['label_set']} seed {seed}: {err}") from None
+    dimension = embeddings[1].shape[1]
+    baselines = hypothesis.baseline_scores(session.neural[train], session.neural[valid],
+                                           targets, dimension, sigma=args.smoothing,
+                                           neighbors=args.knn_neighbors)
+    return [(test, spread, baselines) for test, spread in combine_seeds(per_seed)]
+
+
+def session_main(argv: Sequence[str] | None = None) -> None:
+    import torch
+
+    from cebra_pipe.hypothesis.tables import plot_null_distributions, session_table
+
+    args = _session_parser().parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    seeds = parse_seeds(args.seeds)
+    variants = _check_variants(args.variants)
+    if not isinstance(args.units, dict):
+        raise PipelineError("--units must be a JSON object label -> unit.")
+    session = load_session(args.session)
+    split = load_split(args.split, len(session.neural))
+    inputs = [args.session, args.split]
+    rows, nulls = [], []
+    for variant in variants:
+        for test, spread, baselines in _test_variant(args, session, split, variant, seeds,
+                                                     inputs):
+            rows.append({"animal": session.meta["animal"], "session": session.meta["session"],
+                         "model": variant["model"], "label_set": variant["label_set"],
+                         **test.row(), "real_std": spread, "num_seeds": len(seeds),
+                         "null_kind": args.null_kind,
+                         "baseline_raw": baselines.get(("raw", test.target, test.metric),
+                                                       np.nan),
+                         "baseline_pca": baselines.get(("pca", test.target, test.metric),
+                                                       np.nan)})
+            nulls.append(test.null)
+    table = session_table(rows, correction=args.correction, alpha=args.alpha)
+    records = [dict(r, null=n, p_adjusted=p) for r, n, p in zip(rows, nulls, table["p_adjusted"])]
+    figure = plot_null_distributions(
+        records, title=f"{session.name}: real score (red) against {args.num_nulls} "
+                       f"{args.null_kind.replace('_', ' ')} nulls")
+    outputs = [args.out, args.nulls, args.figure, args.provenance]
+    with all_or_nothing(outputs):
+        write_tsv(args.out, table)
+        with atomic_output(args.nulls) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, nulls=np.stack(nulls),
+                         tests=np.array(json.dumps([{k: v for k, v in r.items() if k != "null"}
+                                                    for r in records], default=float)))
+        with atomic_output(args.figure) as tmp:
+            figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+        write_provenance(args.provenance, SESSION_STEP,
+                         params={k: v for k, v in vars(args).items()
+                                 if k not in ("out", "nulls", "figure", "provenance")},
+                         inputs=inputs, seeds=seeds)
+    print(table[["model", "label_set", "target", "metric", "real", "null_median", "p_value",
+                 "p_adjusted", "verdict"]].to_string(index=False))
+
+
+def _cohort_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {COHORT_STEP}",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inputs", nargs="+", required=True, help="session TSVs")
+    parser.add_argument("--groups", type=json_arg, required=True,
+                        help='JSON {"group": [["animal", "session"], ...]}')
+    parser.add_argument("--alpha", type=float, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="results/tables/hypotheses.tsv")
+    parser.add_argument("--cohort", required=True)
+    parser.add_argument("--groups-out", required=True)
+    parser.add_argument("--provenance", required=True)
+    return parser
+
+
+def cohort_main(argv: Sequence[str] | None = None) -> None:
+    import pandas as pd
+
+    from cebra_pipe.hypothesis.tables import SESSION_COLUMNS, cohort_table, group_table
+
+    args = _cohort_parser().parse_args(argv)
+    if not isinstance(args.groups, dict) or not args.groups:
+        raise PipelineError("--groups must be a non-empty JSON object group -> sessions.")
+    frames = []
+    for path in args.inputs:
+        try:
+            frame = pd.read_csv(path, sep="\t", dtype={"animal": str, "session": str})
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise PipelineError(f"hypothesis table '{path}' is missing or unreadable: "
+                                f"{err}") from None
+        missing = set(SESSION_COLUMNS) - set(frame.columns)
+        if missing:
+            raise PipelineError(f"hypothesis table '{path}' lacks column(s) {sorted(missing)}; "
+                                "was it written by `python -m cebra_pipe hypotheses-session`?")
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    groups = {g: [tuple(m) for m in members] for g, members in args.groups.items()}
+    cohort = cohort_table(table, groups, alpha=args.alpha, seed=args.seed)
+    comparison = group_table(table, groups, seed=args.seed)
+    with all_or_nothing([args.out, args.cohort, args.groups_out, args.provenance]):
+        write_tsv(args.out, table)
+        write_tsv(args.cohort, cohort)
+        write_tsv(args.groups_out, comparison)
+        write_provenance(args.provenance, COHORT_STEP,
+                         params={"groups": args.groups, "alpha": args.alpha, "seed": args.seed},
+                         inputs=args.inputs)
+    encoded = table[table["verdict"] == "encoded"]
+    print(f"hypotheses: {len(encoded)}/{len(table)} tests 'encoded'; cohort table of "
+          f"{len(cohort)} rows, {len(comparison)} group comparisons")
+
+
+def cli_for(step: str, argv: Sequence[str] | None = None) -> int:
+    return run(session_main if step == SESSION_STEP else cohort_main, argv, step)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return cli_for(COHORT_STEP, argv)

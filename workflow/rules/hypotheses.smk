@@ -1,0 +1,93 @@
+# 9. hypotheses: evaluation nulls of every label set's single-session models, one job
+#    per session (all models, label sets and seeds: the cluster gets few, larger
+#    jobs), then the cohort tables: results/tables/hypotheses{,_cohort,_groups}.tsv.
+
+
+rule hypotheses_session:
+    conda:
+        CONDA_ENV
+    input:
+        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
+        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        models=lambda w: hypothesis_model_files(w.animal, w.session),
+    output:
+        table=f"{RESULTS}/hypotheses/{{animal}}/{{session}}.tsv",
+        nulls=f"{RESULTS}/hypotheses/{{animal}}/{{session}}.npz",
+        figure=report(
+            f"{RESULTS}/hypotheses/{{animal}}/{{session}}.png",
+            caption="../report/hypotheses.rst",
+            category="Hypothesis tests",
+            subcategory="Null distributions",
+            labels={"animal": "{animal}", "session": "{session}"},
+        ),
+        provenance=f"{RESULTS}/hypotheses/{{animal}}/{{session}}.provenance.json",
+    params:
+        dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
+        variants=json_arg(hypothesis_variants()),
+        seeds=",".join(map(str, SEEDS)),
+        num_nulls=config["hypotheses"]["num_nulls"],
+        kind=config["hypotheses"]["null_kind"],
+        min_shift=config["hypotheses"]["min_shift"],
+        within_trials=str(config["hypotheses"]["within_trials"]).lower(),
+        correction=config["hypotheses"]["correction"],
+        alpha=config["hypotheses"]["alpha"],
+        smoothing=config["hypotheses"]["baseline_smoothing"],
+        null_seed=config["hypotheses"]["seed"],
+        units=json_arg({name: spec["unit"] for name, spec in config["labels"].items()}),
+        knn=config["decoding"]["knn_neighbors"],
+        gof_batches=config["decoding"]["gof_batches"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/hypotheses_session/{{animal}}/{{session}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/hypotheses_session/{{animal}}/{{session}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        "python -m cebra_pipe hypotheses-session --session {input.session:q}"
+        " --split {input.split:q} --dir {params.dir:q} --variants {params.variants:q}"
+        " --seeds {params.seeds} --num-nulls {params.num_nulls} --null-kind {params.kind}"
+        " --min-shift {params.min_shift} --within-trials {params.within_trials}"
+        " --correction {params.correction} --alpha {params.alpha}"
+        " --smoothing {params.smoothing} --units {params.units:q}"
+        " --null-seed {params.null_seed} --knn-neighbors {params.knn}"
+        " --gof-batches {params.gof_batches} --device {params.device:q} --threads {threads}"
+        " --out {output.table:q} --nulls {output.nulls:q} --figure {output.figure:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
+
+
+rule hypotheses_cohort:
+    conda:
+        CONDA_ENV
+    input:
+        tables=[f"{RESULTS}/hypotheses/{a}/{s}.tsv" for a, s in ROW],
+    output:
+        table=report(
+            f"{RESULTS}/tables/hypotheses.tsv",
+            caption="../report/hypotheses.rst",
+            category="Hypothesis tests",
+            subcategory="Tables",
+            labels={"table": "hypotheses"},
+        ),
+        cohort=f"{RESULTS}/tables/hypotheses_cohort.tsv",
+        groups=f"{RESULTS}/tables/hypotheses_groups.tsv",
+        provenance=f"{RESULTS}/tables/hypotheses.provenance.json",
+    params:
+        groups=json_arg({g: [list(m) for m in members] for g, members in GROUPS.items()}),
+        alpha=config["hypotheses"]["alpha"],
+        seed=config["hypotheses"]["seed"],
+    log:
+        f"{RESULTS}/logs/hypotheses/cohort.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/hypotheses/cohort.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m cebra_pipe hypotheses --inputs {input.tables:q} --groups {params.groups:q}"
+        " --alpha {params.alpha} --seed {params.seed} --out {output.table:q}"
+        " --cohort {output.cohort:q} --groups-out {output.groups:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
