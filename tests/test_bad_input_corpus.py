@@ -695,6 +695,92 @@ def _(c):
                        "--out", str(c.out / "s.npz"), "--provenance", str(c.out / "s.json")])
 
 
+# --- ingest of recordings on their own clocks (config time_base; issue 13) ----------
+
+def _lab_nwb(c, name: str, *, position_start: float = 0.0, backwards: bool = False) -> Path:
+    """Units with a quality column, a 30 Hz Position/position SpatialSeries, trials."""
+    from datetime import datetime, timezone
+
+    import pynwb
+    from pynwb.behavior import Position
+
+    nwbfile = pynwb.NWBFile(session_description="corpus", identifier=name,
+                            session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwbfile.add_unit_column("quality", "sorter label")
+    rng = np.random.default_rng(0)
+    for quality in ("good", "mua"):
+        nwbfile.add_unit(spike_times=np.sort(rng.uniform(0, 10, 80)), quality=quality)
+    stamps = position_start + np.arange(300) / 30.0
+    if backwards:
+        stamps[100] = stamps[98]
+    position = Position(name="Position")
+    position.create_spatial_series(name="position", data=np.linspace(0, 1, 300)[:, None],
+                                   reference_frame="track start", timestamps=stamps)
+    nwbfile.create_processing_module("behavior", "tracking").add(position)
+    for start in range(0, 10, 2):
+        nwbfile.add_trial(start_time=float(start), stop_time=float(start + 2))
+    path = c.tmp / name
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    return path
+
+
+RECORDING = {"time_base": {"bin_size": 0.05}, "neural": {"key": "units"},
+             "trials": {"key": "trials"}}
+RECORDING_LABELS = {"position": {"type": "continuous",
+                                 "key": "processing/behavior/Position/position"}}
+
+
+def _ingest_recording(c, row: dict, recording: dict = RECORDING,
+                      labels: dict = RECORDING_LABELS) -> int:
+    return ingest.cli(["--row", json.dumps({"animal": "a1", "session": "s1", **row}),
+                       "--labels", json.dumps(labels), "--recording", json.dumps(recording),
+                       "--out", str(c.out / "session.npz"),
+                       "--provenance", str(c.out / "session.json")])
+
+
+@case("ingest-recording-timestamps-backwards", EXIT_BAD_INPUT,
+      r"back\.nwb', key 'processing/behavior/Position/position'.*timestamps go backwards")
+def _(c):
+    return _ingest_recording(c, {"neural_file": str(_lab_nwb(c, "back.nwb", backwards=True))})
+
+
+@case("ingest-recording-no-overlap", EXIT_BAD_INPUT,
+      r"stream 'position' \(file '.*late\.nwb'.*does not overlap the neural data")
+def _(c):
+    path = _lab_nwb(c, "late.nwb", position_start=500.0)
+    return _ingest_recording(c, {"neural_file": str(path)})
+
+
+@case("ingest-recording-bin-larger-than-recording", EXIT_BAD_INPUT,
+      r"time_base\.bin_size.*lab\.nwb.*bin_size 60(\.0)? s is larger than the recording")
+def _(c):
+    return _ingest_recording(c, {"neural_file": str(_lab_nwb(c, "lab.nwb")), "bin_size": "60"})
+
+
+@case("ingest-recording-trials-without-start-stop", EXIT_BAD_INPUT,
+      r"trials\.csv.*no start/stop column\(s\) \['start_time', 'stop_time'\]")
+def _(c):
+    trials = c.file("trials.csv", b"begin,end\n0,2\n2,4\n")
+    return _ingest_recording(c, {"neural_file": str(_lab_nwb(c, "lab.nwb")),
+                                 "trials_file": str(trials)})
+
+
+@case("ingest-recording-label-key-is-group", EXIT_BAD_INPUT,
+      r"key 'processing/behavior/Position' is a group.*choose one of "
+      r"\['processing/behavior/Position/position'\]")
+def _(c):
+    labels = {"position": {"type": "continuous", "key": "processing/behavior/Position"}}
+    return _ingest_recording(c, {"neural_file": str(_lab_nwb(c, "lab.nwb"))}, labels=labels)
+
+
+@case("ingest-recording-no-unit-left", EXIT_BAD_INPUT,
+      r"lab\.nwb', key 'units'.*no unit left after selecting \{'quality': \['excellent'\]\}")
+def _(c):
+    recording = {**RECORDING, "neural": {"key": "units", "select": {"quality": ["excellent"]}}}
+    return _ingest_recording(c, {"neural_file": str(_lab_nwb(c, "lab.nwb"))}, recording)
+
+
 @case("split-corrupt-session", EXIT_BAD_INPUT, r"split: error: session file '.*junk\.npz'.*corrupt")
 def _(c):
     return split.cli(["--session", str(c.file("junk.npz", b"PK\x03\x04 nope")),

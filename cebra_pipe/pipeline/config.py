@@ -333,14 +333,14 @@ def check_sheet(rows: Iterable[Mapping[str, Any]], config: Mapping[str, Any],
             raise ConfigError(f"{line}: duplicate session id '{key[0]}/{key[1]}' (also row "
                               f"{seen[key] + 1}); each animal/session pair must be unique.")
         seen[key] = i
-        for field in ("neural_file", "label_file"):
+        for field in ("neural_file", "label_file", "trials_file"):
             value = row.get(field)
             if value is None:
                 continue
             if value.startswith(SYNTHETIC_PREFIX):
-                if field == "label_file":
-                    raise ConfigError(f"{line}: field 'label_file': a synthetic source brings "
-                                      "its own labels; leave label_file empty.")
+                if field != "neural_file":
+                    raise ConfigError(f"{line}: field '{field}': a synthetic source brings "
+                                      f"its own labels; leave {field} empty.")
                 try:
                     parse_synthetic(value)
                 except ConfigError as err:

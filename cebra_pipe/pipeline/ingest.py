@@ -1,13 +1,23 @@
 """``python -m cebra_pipe ingest``: one sessions-sheet row -> one validated session file.
 
-The neural data come from a file (any format :func:`cebra_pipe.load_data` reads) or
-from a registered synthetic dataset (``synthetic:<name>?param=value``); the labels
-named in the config come from ``label_file`` (default: the neural file). Bad data
-stop here with a message naming the file, key and problem.
+Two kinds of sessions:
+
+- prepared arrays, already on one time base: the neural data come from a file (any
+  format :func:`cebra_pipe.load_data` reads) or from a registered synthetic dataset
+  (``synthetic:<name>?param=value``); the labels named in the config come from
+  ``label_file`` (default: the neural file);
+- recordings as labs store them (the config has a ``time_base`` section): spike times,
+  traces, pose and trial tables on their own clocks are put on one time base by
+  :func:`cebra_pipe.recordings.build.build_session`; bins a stream does not cover are
+  dropped and counted per stream and reason in the log and the provenance.
+
+Bad data stop here with a message naming the file, key and problem.
 
 Output: an ``.npz`` with ``neural`` (time, neurons) float32, ``label_<name>`` per label
 (continuous: (time, d) float32; discrete: (time,) int64), optional ``trial`` (time,)
-int64, and ``meta`` (JSON); plus a provenance JSON.
+int64, ``segment`` (time,) int64 (a new id wherever consecutive time steps must not be
+joined: a trial change or dropped bins), ``time`` (time,) seconds for recordings, and
+``meta`` (JSON); plus a provenance JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import numpy as np
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, canonical_json, json_arg,
                                         run, save_npz, write_provenance)
 from cebra_pipe.pipeline.config import SYNTHETIC_PREFIX, parse_synthetic
+from cebra_pipe.recordings.session import make_segments
 
 STEP = "ingest"
 
@@ -37,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                              "[columns], [index]}")
     parser.add_argument("--trial-key", default="trial",
                         help="array holding the per-sample trial index, if present")
+    parser.add_argument("--recording", type=json_arg, default=None,
+                        help="the config's time_base, neural and trials sections as JSON "
+                             "(recordings on their own clocks)")
     parser.add_argument("--config-sha256", default=None, help="hash of the workflow config")
     parser.add_argument("--out", required=True, help="session file to write (.npz)")
     parser.add_argument("--provenance", required=True, help="provenance JSON to write")
@@ -48,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
 class _Source:
     """Reads named arrays from a data file or a synthetic recording."""
 
-    def __init__(self, location: str):
+    def __init__(self, location: str, allow_pickle: bool = False):
         self.location = location
+        self.allow_pickle = allow_pickle  # read pickle-based files (runs code from them)
         self.synthetic = location.startswith(SYNTHETIC_PREFIX)
         self._fields: dict[str, np.ndarray] | None = None
 
@@ -108,7 +123,8 @@ class _Source:
         from cebra_pipe.data.load import KeyRequiredError, MissingKeyError, load_data
 
         try:
-            return load_data(self.location, key=key, columns=columns)
+            return load_data(self.location, key=key, columns=columns,
+                             allow_pickle=self.allow_pickle)
         except (MissingKeyError, KeyRequiredError):
             if optional:
                 return None
@@ -146,6 +162,13 @@ def check_neural(neural: np.ndarray, where: str) -> np.ndarray:
     if neural.shape[0] < 2 or neural.shape[1] < 1:
         raise PipelineError(f"{where}: neural data has shape {neural.shape}; need at least "
                             "2 time steps and 1 neuron.")
+    if neural.dtype.kind == "f" and neural.dtype.itemsize > 4:
+        huge = np.isfinite(neural) & (np.abs(neural) > float(np.finfo(np.float32).max))
+        if huge.any():  # they would become inf as float32, reported below as "NaN/inf"
+            t, n = np.argwhere(huge)[0]
+            raise PipelineError(f"{where}: neural data has {int(huge.sum())} values beyond the "
+                                f"float32 range (|x| > 3.4e38; first {neural[t, n]:.3g} at time "
+                                f"{t}, neuron {n}); rescale the data.")
     neural = neural.astype(np.float32, copy=False)
     bad = ~np.isfinite(neural)
     if bad.any():
@@ -192,23 +215,30 @@ def check_label(values: np.ndarray, kind: str, num_timesteps: int, where: str) -
 # ------------------------------------------------------------------------------ main
 
 def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
-           trial_key: str | None = "trial") -> tuple[dict[str, np.ndarray], dict[str, Any],
-                                                     list[str]]:
+           trial_key: str | None = "trial", recording: Mapping[str, Any] | None = None
+           ) -> tuple[dict[str, np.ndarray], dict[str, Any], list[str]]:
     """Load and check one session.
+
+    ``recording`` holds the config's ``time_base``, ``neural`` and ``trials`` sections;
+    with a ``time_base`` the session is aligned from streams on their own clocks.
 
     Returns
     -------
-    arrays : what the session file holds (neural, label_<name>, [trial], meta)
+    arrays : what the session file holds (neural, label_<name>, [trial], segment, meta)
     meta : the metadata stored in ``arrays["meta"]``
     inputs : the data files read (for provenance)
     """
+    if recording and recording.get("time_base"):
+        return ingest_recording(row, labels, recording)
     for field in ("animal", "session", "neural_file"):
         if not row.get(field):
             raise PipelineError(f"sheet row {dict(row)}: field '{field}' is missing.")
     if not labels:
         raise PipelineError("config field 'labels' is empty: declare at least one label.")
-    neural_source = _Source(str(row["neural_file"]))
-    label_source = (_Source(str(row["label_file"])) if row.get("label_file")
+    # Sheet column allow_pickle ("true"/"false"); the rule fills in the config field.
+    allow_pickle = str(row.get("allow_pickle") or "false").lower() == "true"
+    neural_source = _Source(str(row["neural_file"]), allow_pickle)
+    label_source = (_Source(str(row["label_file"]), allow_pickle) if row.get("label_file")
                     else neural_source)
     inputs = sorted({s.location for s in (neural_source, label_source) if not s.synthetic})
     for path in inputs:
@@ -243,6 +273,7 @@ def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
             where = f"trial index ({label_source.describe(trial_key)})"
             arrays["trial"] = check_label(np.asarray(trial), "discrete", len(neural), where)
             has_trial = True
+    arrays["segment"] = make_segments(np.arange(len(neural)), arrays.get("trial"))
     meta = {
         "animal": row["animal"], "session": row["session"], "group": row.get("group", "cohort"),
         "neural_source": row["neural_file"], "neural_key": neural_key,
@@ -254,19 +285,104 @@ def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
     return arrays, meta, inputs
 
 
+def ingest_recording(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
+                     recording: Mapping[str, Any]) -> tuple[dict[str, np.ndarray],
+                                                            dict[str, Any], list[str]]:
+    """One session from streams on their own clocks (see :func:`ingest`).
+
+    The sheet row may override ``time_base.bin_size`` with a ``bin_size`` cell and give
+    the trials/epochs table in ``trials_file`` (default the label file).
+    """
+    from cebra_pipe.recordings import AlignmentError
+    from cebra_pipe.recordings.build import build_session, dropped_summary
+
+    for field in ("animal", "session", "neural_file"):
+        if not row.get(field):
+            raise PipelineError(f"sheet row {dict(row)}: field '{field}' is missing.")
+    if str(row["neural_file"]).startswith(SYNTHETIC_PREFIX):
+        raise PipelineError(f"sheet row {row['animal']}/{row['session']}: a synthetic source "
+                            "is already on one time base; remove the config's time_base "
+                            "section to use it.")
+    neural_file = str(row["neural_file"])
+    label_file = str(row.get("label_file") or neural_file)
+    trials_file = str(row.get("trials_file") or label_file)
+    inputs = sorted({neural_file, label_file, trials_file})
+    for path in inputs:
+        if not Path(path).is_file():
+            raise FileNotFoundError(2, "No such data file (sheet row "
+                                       f"{row['animal']}/{row['session']})", path)
+    bin_size = _sheet_bin_size(row)
+    neural_spec = dict(recording.get("neural") or {})
+    if row.get("neural_key"):
+        neural_spec["key"] = row["neural_key"]
+    spec = {"time_base": recording["time_base"], "neural": neural_spec, "labels": labels,
+            "trials": recording.get("trials")}
+    where = f"session {row['animal']}/{row['session']}"
+    try:
+        session = build_session(neural_file, label_file, spec, trials_file, bin_size)
+    except AlignmentError as err:
+        raise PipelineError(f"{where}: {err}") from None
+    except (ValueError, TypeError) as err:  # load_data errors name the file and key
+        raise PipelineError(f"{where}: {err}") from err
+    neural = check_neural(session.neural, f"{where}, neural data ({neural_file})")
+    arrays: dict[str, np.ndarray] = {"neural": neural}
+    label_types = {name: spec_["type"] for name, spec_ in labels.items()}
+    for name, values in session.labels.items():
+        arrays[f"label_{name}"] = check_label(values, label_types[name], len(neural),
+                                              f"{where}, label '{name}'")
+    if session.trial is not None:
+        arrays["trial"] = session.trial
+    arrays["segment"] = session.segment
+    arrays["time"] = session.time
+    alignment = {"num_bins": session.num_bins, "kept_bins": int(len(neural)),
+                 "dropped": session.dropped, "num_segments": int(session.segment.max()) + 1,
+                 "bin_size": bin_size or recording["time_base"].get("bin_size"),
+                 "time_base": dict(recording["time_base"]),
+                 "preprocessing": session.preprocessing, "summary": dropped_summary(session)}
+    meta = {
+        "animal": row["animal"], "session": row["session"], "group": row.get("group", "cohort"),
+        "neural_source": neural_file, "neural_key": neural_spec.get("key"),
+        "label_source": label_file, "num_timesteps": int(neural.shape[0]),
+        "num_neurons": int(neural.shape[1]), "label_types": label_types,
+        "label_shapes": {n: list(arrays[f"label_{n}"].shape[1:]) for n in labels},
+        "has_trial": session.trial is not None, "alignment": alignment,
+    }
+    arrays["meta"] = np.array(canonical_json(meta))
+    return arrays, meta, inputs
+
+
+def _sheet_bin_size(row: Mapping[str, Any]) -> float | None:
+    """The sheet's per-session ``bin_size`` (seconds), or None for the config's."""
+    text = row.get("bin_size")
+    if text in (None, ""):
+        return None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise PipelineError(f"sheet row {row['animal']}/{row['session']}: field 'bin_size' "
+                            f"must be a positive number of seconds, got {text!r}.")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if not isinstance(args.row, dict) or not isinstance(args.labels, dict):
         raise PipelineError("--row and --labels must be JSON objects.")
-    arrays, meta, inputs = ingest(args.row, args.labels, args.trial_key)
+    arrays, meta, inputs = ingest(args.row, args.labels, args.trial_key, args.recording)
+    if "alignment" in meta:
+        print(meta["alignment"]["summary"])
     with all_or_nothing([args.out, args.provenance]):
         save_npz(args.out, arrays)
         write_provenance(args.provenance, STEP,
                          params={"row": args.row, "labels": args.labels,
-                                 "trial_key": args.trial_key},
+                                 "trial_key": args.trial_key, "recording": args.recording},
                          inputs=inputs, config_sha256=args.config_sha256,
                          extra={"output": {"num_timesteps": meta["num_timesteps"],
-                                           "num_neurons": meta["num_neurons"]}})
+                                           "num_neurons": meta["num_neurons"]},
+                                **({"alignment": meta["alignment"]} if "alignment" in meta
+                                   else {})})
     print(f"ingested {meta['animal']}/{meta['session']}: {meta['num_timesteps']} time steps x "
           f"{meta['num_neurons']} neurons, labels {sorted(meta['label_types'])}"
           f"{', with trials' if meta['has_trial'] else ''} -> {args.out}")

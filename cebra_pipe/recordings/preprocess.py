@@ -70,6 +70,21 @@ def smooth(values: np.ndarray, segment: np.ndarray, bin_size: float, sigma_s: fl
     return out
 
 
+@register("direction")
+def direction(values: np.ndarray, segment: np.ndarray, bin_size: float) -> np.ndarray:
+    """Direction of movement of column 0: 0 while it increases (or holds), 1 while it
+    decreases; the slope is taken within each segment. Smooth first for noisy tracks.
+
+    Returns (time, 1), for a discrete label such as running direction on a track.
+    """
+    out = np.zeros((len(values), 1))
+    for seg in np.unique(segment):
+        rows = np.flatnonzero(segment == seg)
+        if len(rows) > 1:
+            out[rows, 0] = np.gradient(values[rows, 0]) < 0
+    return out
+
+
 def parse_steps(steps: Sequence[Any] | None, where: str) -> list[tuple[str, dict[str, Any]]]:
     """``[name | {name: params}]`` -> ``[(name, params)]``; unknown names raise."""
     parsed: list[tuple[str, dict[str, Any]]] = []
@@ -93,6 +108,7 @@ def apply_steps(values: np.ndarray, steps: Sequence[tuple[str, Mapping[str, Any]
                 segment: np.ndarray, bin_size: float, where: str) -> np.ndarray:
     """Apply parsed steps in order. values : (time, d) -> (time, d) float64."""
     out = np.asarray(values, dtype=np.float64)
+    out = out[:, None] if out.ndim == 1 else out
     for name, params in steps:
         try:
             out = _REGISTRY.get(name)(out, segment, bin_size, **params)

@@ -137,8 +137,10 @@ def align_session(base: TimeBase, neural: SpikeTrains | Continuous,
         steps = [(s, {**p, "period": label.period}) if s == "smooth" and label.period
                  else (s, p) for s, p in label.preprocess]
         if label.kind == "discrete":
-            if steps:
-                raise AlignmentError(f"label '{name}': discrete labels take no preprocessing.")
+            if steps:  # e.g. a running direction derived from a continuous track
+                values = preprocess.apply_steps(np.asarray(values, dtype=np.float64),
+                                                steps, segment, width,
+                                                f"label '{name}' preprocessing")
             out_labels[name] = _as_discrete(values, name)
         else:
             values = np.asarray(values, dtype=np.float64)

@@ -11,9 +11,14 @@ rule ingest:
         session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
         provenance=f"{RESULTS}/sessions/{{animal}}/{{session}}.provenance.json",
     params:
-        row=lambda w: json_arg(ROW[(w.animal, w.session)]),
+        # The sheet's allow_pickle cell, else the config field allow_pickle.
+        row=lambda w: json_arg(
+            {"allow_pickle": str(config["allow_pickle"]).lower(), **ROW[(w.animal, w.session)]}
+        ),
         labels=json_arg(config["labels"]),
         trial_key=config["split"]["trial_key"],
+        recording=json_arg({k: config[k] for k in ("time_base", "neural", "trials")
+                            if config.get(k)}),
     log:
         f"{RESULTS}/logs/ingest/{{animal}}/{{session}}.log",
     benchmark:
@@ -24,7 +29,8 @@ rule ingest:
         runtime=15,
     shell:
         "python -m cebra_pipe ingest --row {params.row:q} --labels {params.labels:q}"
-        " --trial-key {params.trial_key:q} --out {output.session:q}"
+        " --trial-key {params.trial_key:q} --recording {params.recording:q}"
+        " --out {output.session:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
