@@ -9,8 +9,9 @@ process (and vice versa). Kinds:
   ``3 x batch`` windows (``sessions`` networks for multi-session), no sampling.
 * ``step``: ms per training step of ``CEBRA.fit`` in one mode, as
   ``(fit(steps) - fit(warmup)) / (steps - warmup)`` so start-up costs cancel.
-* ``steps``: the same for a list of ``cases`` ``[mode, length]`` in one process
-  (the reference takes seconds to import), with a progress line per case on stderr.
+* ``steps``: the same for a list of ``cases`` ``[mode, length(, layout)]`` in one
+  process (the reference takes seconds to import), with a progress line per case on
+  stderr; ``layout`` picks the continuous labels (:data:`LAYOUTS`).
 * ``transform``: samples/s of ``CEBRA.transform`` on the whole recording.
 * ``memory``: peak resident memory of a continuous fit followed by a transform.
 """
@@ -54,10 +55,42 @@ def recording(length: int, seed: int = 0, neurons: int = NEURONS) -> dict:
             "discrete": np.minimum((position * 6.25).astype(int), 9)}
 
 
-def labels_for(mode: str, data: dict) -> tuple:
+LAYOUTS = ("1", "2", "3cat", "8", "20")
+
+
+@functools.lru_cache(maxsize=2)
+def walk_labels(length: int, dims: int, seed: int = 0) -> np.ndarray:
+    """Pose-like continuous labels ``(length, dims)`` float32 in the unit box.
+
+    A random walk with smooth velocity (25-sample moving average), folded back into
+    ``[0, 1]`` so that trajectories revisit places, like keypoints in an arena.
+    """
+    rng = np.random.default_rng(seed + 1000 * dims)
+    noise = np.cumsum(rng.normal(size=(length + 25, dims)) * 0.01, 0)
+    walk = np.cumsum(noise[25:] - noise[:-25], 0) / 25
+    folded = np.remainder(walk, 2.0)
+    return np.where(folded > 1, 2 - folded, folded).astype("float32")
+
+
+def continuous_labels(data: dict, layout: str = "3cat", seed: int = 0) -> np.ndarray:
+    """Continuous labels of one ``LAYOUTS`` entry: ``"3cat"`` is ``[position, right,
+    left]`` (one continuous and two categorical columns), ``"1"`` the position alone,
+    a number of dimensions otherwise :func:`walk_labels`."""
+    if layout == "3cat":
+        return data["continuous"]
+    if layout == "1":
+        return data["continuous"][:, :1]
+    return walk_labels(len(data["neural"]), int(layout), seed)
+
+
+def labels_for(mode: str, data: dict, layout: str = "3cat") -> tuple:
     """The label arguments of ``fit`` in ``mode``."""
-    return {"time": (), "continuous": (data["continuous"],), "discrete": (data["discrete"],),
-            "mixed": (data["continuous"], data["discrete"])}[mode]
+    if mode == "time":
+        return ()
+    if mode == "discrete":
+        return (data["discrete"],)
+    continuous = continuous_labels(data, layout)
+    return (continuous,) if mode == "continuous" else (continuous, data["discrete"])
 
 
 def _estimator(cebra, mode: str, steps: int, spec: dict):
@@ -72,8 +105,10 @@ def _fit_seconds(cebra, spec: dict, steps: int) -> float:
     mode, sessions = spec["mode"], spec.get("sessions", 1)
     data = [recording(spec["length"], seed) for seed in range(sessions)]
     X = [d["neural"] for d in data] if sessions > 1 else data[0]["neural"]
-    y = labels_for(mode, data[0]) if sessions == 1 else \
-        tuple([labels_for(mode, d)[k] for d in data] for k in range(len(labels_for(mode, data[0]))))
+    layout = spec.get("layout", "3cat")
+    y = labels_for(mode, data[0], layout) if sessions == 1 else \
+        tuple([labels_for(mode, d, layout)[k] for d in data]
+              for k in range(len(labels_for(mode, data[0], layout))))
     model = _estimator(cebra, mode, steps, spec)
     start = time.perf_counter()
     model.fit(X, *y)
@@ -105,24 +140,46 @@ def step(cebra, spec: dict) -> dict:
 
 
 def steps(cebra, spec: dict) -> dict:
-    """:func:`step` for each ``[mode, length]`` of ``spec['cases']``.
+    """:func:`step` for each ``[mode, length]`` or ``[mode, length, layout]`` of
+    ``spec['cases']``.
 
     Each row also gets ``local_floor_ms``: the :func:`floor` measured right before
     and right after it (the lower of the two). This machine has slow spells of tens
     of seconds, in which every step is up to 50 % slower; a floor taken minutes
-    earlier would blame them on the sampler.
+    earlier would blame them on the sampler. With ``max_step_s``, a case whose step
+    would take longer (predicted linearly in length from the same mode and layout at
+    a shorter length: the reference's search is O(length) per step) is skipped
+    and gets ``ms: None``.
     """
     quick_floor = {**spec, "steps": 30, "warmup": 3, "repeats": 2}
     rows, before = [], floor(cebra, quick_floor)["ms"]
-    for mode, length in spec["cases"]:
-        row = step(cebra, {**spec, "mode": mode, "length": length})
+    for mode, length, *layout in spec["cases"]:
+        layout = layout[0] if layout else "3cat"
+        predicted = _predicted_ms(rows, mode, length, layout)
+        if spec.get("max_step_s") and predicted > 1000 * spec["max_step_s"]:
+            rows.append({"mode": mode, "length": length, "layout": layout, "ms": None,
+                         "predicted_ms": predicted, "local_floor_ms": before})
+            print(f"    {spec['library']} {mode} {layout} {length}: skipped "
+                  f"(~{predicted / 1000:.0f} s/step)", file=sys.stderr, flush=True)
+            continue
+        row = step(cebra, {**spec, "mode": mode, "length": length, "layout": layout})
         after = floor(cebra, quick_floor)["ms"]
-        rows.append({"mode": mode, "length": length, **row,
+        rows.append({"mode": mode, "length": length, "layout": layout, **row,
                      "local_floor_ms": min(before, after)})
         before = after
-        print(f"    {spec['library']} {mode} {length}: {row['ms']:.1f} ms "
+        print(f"    {spec['library']} {mode} {layout} {length}: {row['ms']:.1f} ms "
               f"(floor {rows[-1]['local_floor_ms']:.1f})", file=sys.stderr, flush=True)
     return {"rows": rows}
+
+
+def _predicted_ms(rows: list[dict], mode: str, length: int, layout: str) -> float:
+    """Step time at ``length`` scaled from the longest shorter measured row (or 0)."""
+    shorter = [r for r in rows if r["mode"] == mode and r["layout"] == layout
+               and r["ms"] is not None and r["length"] < length]
+    if not shorter:
+        return 0.0
+    longest = max(shorter, key=lambda r: r["length"])
+    return longest["ms"] * length / longest["length"]
 
 
 def _infonce(emb: torch.Tensor, batch: int) -> torch.Tensor:

@@ -9,6 +9,9 @@ python (``benchmarks/_worker.py``) on the same synthetic data, and prints:
   of the same network on ``3 x batch`` windows, no sampling) and to the reference.
   ``ratio_to_local_floor`` divides by the floor measured in the same process just
   before and after the row, which cancels the machine's slow spells;
+* **label-dims**: ms per continuous step with labels of 1, 2, 3 (one continuous and
+  two categorical columns), 8 and 20 dimensions at each length, against the
+  time-contrastive step and the local floor of the same run;
 * **multi-session**: 4 sessions, against the floor of the same total batch;
 * **transform**: samples/s over a 100k-timestep recording;
 * **memory**: peak resident memory of a 100k continuous fit plus transform;
@@ -42,6 +45,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 MODES = ("time", "continuous", "discrete", "mixed")
+LAYOUTS = ("1", "2", "3cat", "8", "20")  # as in _worker.LAYOUTS (imports torch)
 
 
 # ---------------------------------------------------------------------- processes
@@ -128,6 +132,41 @@ def step_rows(args) -> list[dict]:
     return rows
 
 
+def label_dim_rows(args) -> list[dict]:
+    """ms/step with continuous labels of each ``--label-dims`` layout at each length.
+
+    Each length also times the time-contrastive step (same network, no label search)
+    in the same process; ``ratio_to_time`` divides by it. The reference skips cases
+    predicted above ``--reference-max-step-s`` from its step at a shorter length.
+    """
+    lengths = sorted(args.lengths)
+    cases = [case for length in lengths for case in
+             [["time", length]] + [["continuous", length, dims] for dims in args.label_dims]]
+    spec = {"cases": cases, "steps": args.steps, "warmup": args.warmup,
+            "repeats": args.repeats, "budget_s": args.budget, "threads": args.threads,
+            "batch": 512}
+    ref = measure(args.reference_python, "reference", "steps",
+                  **{**spec, "max_step_s": args.reference_max_step_s})
+    ours = measure(sys.executable, "cebra_pipe", "steps", **spec)
+    time_ms = {case[1]: ours["rows"][i]["ms"] for i, case in enumerate(cases)
+               if case[0] == "time"}
+    rows = []
+    for index, (mode, length, *dims) in enumerate(cases):
+        if mode == "time":
+            continue
+        mine, theirs = ours["rows"][index], ref and ref["rows"][index]
+        rows.append({"benchmark": "label-dims", "label_dims": dims[0], "timesteps": length,
+                     "reference_ms": theirs and theirs["ms"],
+                     "reference_skipped": bool(theirs) and theirs["ms"] is None,
+                     "cebra_pipe_ms": mine["ms"], "time_ms": time_ms[length],
+                     "ratio_to_time": mine["ms"] / time_ms[length],
+                     "local_floor_ms": mine["local_floor_ms"],
+                     "ratio_to_local_floor": mine["ms"] / mine["local_floor_ms"],
+                     "speedup": _ratio(theirs and theirs["ms"], mine["ms"])})
+        _progress(rows[-1])
+    return rows
+
+
 def multi_session_rows(args) -> list[dict]:
     """4 sessions of ``lengths[0]`` timesteps against the floor of 4 networks."""
     floor, _ = floor_ms(args, sessions=4)
@@ -182,7 +221,8 @@ def module_rows(name: str):
     return rows
 
 
-SECTIONS = {"steps": step_rows, "multi-session": multi_session_rows,
+SECTIONS = {"steps": step_rows, "label-dims": label_dim_rows,
+            "multi-session": multi_session_rows,
             "transform": transform_rows, "memory": memory_rows,
             "full-batch": module_rows("bench_full_batch"),
             "ensemble": module_rows("bench_ensemble"), "quality": module_rows("quality")}
@@ -231,6 +271,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS))
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--lengths", type=int, nargs="+")
+    parser.add_argument("--label-dims", nargs="+", choices=LAYOUTS, default=list(LAYOUTS),
+                        help="continuous label layouts of the label-dims sweep: 1-D position, "
+                             "2/8/20-D random walks, 3cat = [position, right, left]")
+    parser.add_argument("--reference-max-step-s", type=float, default=60.0,
+                        help="label-dims: skip reference cases predicted slower than this")
     parser.add_argument("--steps", type=int, help="steps per timed fit (upper bound)")
     parser.add_argument("--warmup", type=int, help="untimed steps before the timed ones")
     parser.add_argument("--repeats", type=int)
@@ -247,7 +292,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = _parser().parse_args(argv)
     if args.install_reference:
         args.reference_python = install_reference(args.install_reference)
-    args.sections = args.sections or (list(SECTIONS)[:4] if args.quick else list(SECTIONS))
+    quick_sections = ["steps", "multi-session", "transform", "memory"]
+    args.sections = args.sections or (quick_sections if args.quick else list(SECTIONS))
     args.lengths = args.lengths or ([10_000, 100_000] if args.quick
                                     else [10_000, 100_000, 1_000_000])
     args.steps = args.steps or (20 if args.quick else 300)

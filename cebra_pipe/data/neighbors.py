@@ -8,11 +8,12 @@ structure chosen by dimension, size and device (:func:`choose_structure`):
 * ``"groups"``: continuous columns next to categorical ones (``[position, right,
   left]``): one exact search over the continuous columns per combination of
   categorical values;
-* ``"kdtree"``: several continuous columns on the CPU, scipy's ``cKDTree`` (exact);
-* ``"blocked"``: several continuous columns on an accelerator, or few points on the
-  CPU: distances by matrix products in blocks of queries, the few closest
-  candidates re-checked in float64, so rounding in the product never changes the
-  answer.
+* ``"kdtree"``: several continuous columns on the CPU, scipy's ``cKDTree`` (exact;
+  faster than the blocked search on one CPU thread from 70 points on, 2-20-D);
+* ``"blocked"``: several continuous columns on an accelerator: distances by matrix
+  products in blocks of queries, the candidates within the
+  product's rounding error of the closest re-checked in float64, so rounding never
+  changes the answer.
 
 Every search is exact: it returns a point at the smallest Euclidean distance
 (computed in float64). Between distinct points at exactly the same distance the
@@ -30,24 +31,20 @@ import numpy as np
 import scipy.spatial
 import torch
 
-_BLOCKED_MAX_CPU = 2048  # unique points up to which the blocked search beats cKDTree (CPU)
 _BLOCK_ENTRIES = 2 ** 24  # (query, point) distances evaluated at once
-_CANDIDATES = 16  # closest approximate candidates re-checked exactly per query
 _TIE_MARGIN = 1e-9  # relative gap below which two k-d tree distances may be a tie
 _MAX_CATEGORIES = 16  # a column with at most this many distinct values is categorical
 _MAX_GROUPS = 64  # split by the categorical columns when they form at most this many groups
 
 
-def choose_structure(dim: int, num_unique: int, device: torch.device) -> str:
-    """The search for ``num_unique`` distinct continuous points of ``dim`` columns.
+def choose_structure(dim: int, device: torch.device) -> str:
+    """The search for distinct continuous points of ``dim`` columns on ``device``.
 
     Categorical columns are split off before (see :class:`NearestNeighbors`).
     """
     if dim == 1:
         return "sorted"
-    if torch.device(device).type == "cpu" and num_unique > _BLOCKED_MAX_CPU:
-        return "kdtree"
-    return "blocked"
+    return "kdtree" if torch.device(device).type == "cpu" else "blocked"
 
 
 class NearestNeighbors:
@@ -80,7 +77,7 @@ class NearestNeighbors:
         if self.groups:
             self.structure = "groups"
         else:
-            self.structure = choose_structure(self.dim, len(unique), unique.device)
+            self.structure = choose_structure(self.dim, unique.device)
             if self.structure != "sorted":
                 self.search = _SEARCHES[self.structure](self.unique)
 
@@ -233,9 +230,9 @@ class _BlockedSearch:
     products, on the points' device.
 
     The products run in the points' dtype on centred coordinates; their rounding
-    error is bounded (:meth:`_error_bound`), so re-checking the
-    :data:`_CANDIDATES` closest in float64 is exact unless a further point could be
-    within that bound; those rare queries are answered by a float64 scan.
+    error is bounded (:meth:`_error_bound`), so every point whose approximate
+    distance is within twice that bound of the smallest one is re-checked in
+    float64: the exact nearest is always among them.
     """
 
     def __init__(self, points: torch.Tensor):
@@ -260,24 +257,20 @@ class _BlockedSearch:
         with torch.autocast(self.points.device.type, enabled=False):
             approx = torch.addmm(self.sq_norms, centred, self.points.T, alpha=-2)
         approx += sq_norms[:, None]
-        k = min(_CANDIDATES, len(self.points))
-        bound, candidate = approx.topk(k, dim=1, largest=False)
-        owner = torch.arange(len(exact), device=exact.device)[:, None].expand(-1, k)
-        nearest = _lowest_closest(self.exact, exact, owner.flatten(), candidate.flatten())
-        best = ((self.exact[nearest] - exact) ** 2).sum(1)
-        # points outside the candidates are approximately >= the k-th candidate
-        sure = best < bound[:, -1] - self._error_bound(sq_norms)
-        if k < len(self.points) and not bool(sure.all()):
-            unsure = torch.nonzero(~sure).flatten()
-            nearest[unsure] = self._scan(exact[unsure])
-        return nearest
+        # the exact nearest is at most one error above its approximation, which is at
+        # most the smallest approximation plus one error
+        limit = approx.min(1).values.double() + 2 * self._error_bound(sq_norms)
+        owner, candidate = torch.nonzero(approx <= limit[:, None].to(approx.dtype),
+                                         as_tuple=True)
+        return _lowest_closest(self.exact, exact, owner, candidate)
 
     def _error_bound(self, sq_norms: torch.Tensor) -> torch.Tensor:
         """Bound on the rounding error of the approximate squared distances ``(b,)``.
 
         The product's error is at most ``(2 d + 4) eps (|t|^2 + |p|^2)`` (dot
-        products and norms of length ``d``) and rounding the centred coordinates to
-        the product's dtype adds ``4 eps (|t|^2 + |p|^2)``; twice that, for safety.
+        products and norms of length ``d``), rounding the centred coordinates to
+        the product's dtype adds ``4 eps (|t|^2 + |p|^2)`` and rounding the limit
+        one more ``eps``; twice that, for safety.
         """
         eps = torch.finfo(self.points.dtype).eps
         if self.points.dtype == torch.float32:
@@ -285,16 +278,7 @@ class _BlockedSearch:
             eps = max(eps, {"highest": eps, "high": 2.0 ** -10,
                             "medium": 2.0 ** -7}[torch.get_float32_matmul_precision()])
         d = self.points.shape[1]
-        return 2 * (2 * d + 8) * eps * (sq_norms.double() + self.max_sq_norm)
-
-    def _scan(self, exact: torch.Tensor) -> torch.Tensor:
-        """Nearest points to ``exact (b, d)`` by float64 differences to every point."""
-        rows = max(1, _BLOCK_ENTRIES // max(1, len(self.exact) * self.exact.shape[1]))
-        found = []
-        for block in exact.split(rows):
-            dist = ((self.exact[None] - block[:, None]) ** 2).sum(-1)
-            found.append(_lowest_minimum(dist))
-        return torch.cat(found)
+        return 2 * (2 * d + 10) * eps * (sq_norms.double() + self.max_sq_norm)
 
 
 _SEARCHES = {"kdtree": _KDTreeSearch, "blocked": _BlockedSearch}
@@ -317,13 +301,6 @@ def _lowest_closest(points: torch.Tensor, targets: torch.Tensor, owner: torch.Te
     lowest = torch.full((len(targets),), len(points), dtype=torch.long, device=dist.device)
     at_best = dist == best[owner]
     return lowest.scatter_reduce(0, owner[at_best], candidate[at_best], "amin")
-
-
-def _lowest_minimum(dist: torch.Tensor) -> torch.Tensor:
-    """Per row of ``dist (b, m)``, the lowest column holding the row's minimum."""
-    at_min = dist == dist.min(1, keepdim=True).values
-    columns = torch.arange(dist.shape[1], device=dist.device)
-    return torch.where(at_min, columns, dist.shape[1]).min(1).values
 
 
 class _FlatGroups:

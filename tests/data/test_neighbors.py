@@ -65,7 +65,8 @@ def _targets_like(points: torch.Tensor, num: int, seed: int) -> torch.Tensor:
 
 def _force(monkeypatch, structure: str) -> None:
     """Make multi-dimensional continuous labels use ``structure`` on the CPU."""
-    monkeypatch.setattr(neighbors, "_BLOCKED_MAX_CPU", 0 if structure == "kdtree" else 10 ** 9)
+    monkeypatch.setattr(neighbors, "choose_structure",
+                        lambda dim, device: "sorted" if dim == 1 else structure)
 
 
 @pytest.fixture(params=["kdtree", "blocked"])
@@ -197,20 +198,22 @@ def test_equidistant_labels_give_the_lowest_label(structure, d, dtype):
     assert index.unique[index._nearest_unique(centre)].tolist() == [[0.0] * d]
 
 
-def test_blocked_search_scans_where_the_candidates_prove_nothing(monkeypatch):
-    # one candidate per query cannot settle ties: those queries take the float64 scan
+def test_blocked_search_exact_below_the_float32_product_rounding(monkeypatch):
+    # pairs of labels 2e-4 apart, targets between them: the two squared distances
+    # differ by far less than the rounding of float32 matrix products (~1e-7),
+    # which alone would pick the wrong one of the pair about half the time
     _force(monkeypatch, "blocked")
-    monkeypatch.setattr(neighbors, "_CANDIDATES", 1)
-    scans = []
-    scan = neighbors._BlockedSearch._scan
-    monkeypatch.setattr(neighbors._BlockedSearch, "_scan",
-                        lambda self, exact: scans.append(len(exact)) or scan(self, exact))
-    points = torch.cartesian_prod(torch.arange(40.0), torch.arange(40.0))
+    gen = _gen(12)
+    base = torch.rand(1500, 8, generator=gen)
+    twins = base + 2e-4 * torch.randn(1500, 8, generator=gen)
+    points = torch.cat([base, twins])
+    targets = (base[:500] + twins[:500]) / 2 + 3e-5 * torch.randn(500, 8, generator=gen)
     index = NearestNeighbors(points, _gen(0))
-    targets = torch.rand(500, 2, generator=_gen(1)) * 40
-    targets[:100] = targets[:100].floor() + 0.5
-    assert torch.equal(index._nearest_unique(targets), _brute_force_unique(index.unique, targets))
-    assert sum(scans) >= 100
+    by_product = ((targets ** 2).sum(1)[:, None] - 2 * targets @ index.unique.T
+                  + (index.unique ** 2).sum(1))
+    expected = _brute_force_unique(index.unique, targets)
+    assert (by_product.argmin(1) != expected).any()
+    assert torch.equal(index._nearest_unique(targets), expected)
 
 
 @pytest.mark.parametrize("precision", ["highest", "medium"])
@@ -229,20 +232,17 @@ def test_blocked_search_exact_under_autocast_and_low_matmul_precision(monkeypatc
     assert torch.equal(found, _brute_force_unique(index.unique, targets))
 
 
-def test_structure_chosen_by_dimension_size_and_device():
+def test_structure_chosen_by_dimension_and_device():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    limit = neighbors._BLOCKED_MAX_CPU
-    assert choose_structure(1, 10 ** 6, cpu) == "sorted"
-    assert choose_structure(8, limit + 1, cpu) == "kdtree"
-    assert choose_structure(20, limit, cpu) == "blocked"
-    assert choose_structure(20, 10 ** 6, cuda) == "blocked"
-    walk = _random_walk(limit + 500, 8, seed=1)
+    assert choose_structure(1, cpu) == choose_structure(1, cuda) == "sorted"
+    assert choose_structure(2, cpu) == choose_structure(20, cpu) == "kdtree"
+    assert choose_structure(2, cuda) == choose_structure(20, cuda) == "blocked"
+    walk = _random_walk(3000, 8, seed=1)
     assert NearestNeighbors(walk[:, 0], _gen()).structure == "sorted"
     assert NearestNeighbors(walk, _gen()).structure == "kdtree"
-    assert NearestNeighbors(walk[:limit], _gen()).structure == "blocked"
-    walk = _random_walk(3 * limit, 2, seed=2)
-    right = (torch.arange(3 * limit)[:, None] % 2).double()  # both groups above the limit
-    grouped = NearestNeighbors(torch.cat([walk, right, 1 - right], 1), _gen())
+    assert NearestNeighbors(walk[:5], _gen()).structure == "kdtree"
+    right = (torch.arange(3000)[:, None] % 2).double()
+    grouped = NearestNeighbors(torch.cat([walk[:, :2], right, 1 - right], 1), _gen())
     assert grouped.structure == "groups"
     assert {sub.structure for _, sub in grouped.groups} == {"kdtree"}
 
