@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import cebra_pipe
 from cebra_pipe import models
+from cebra_pipe.compat import cebra_files
 from cebra_pipe.data import multi_session, single_session
 from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
 from cebra_pipe.data.datatypes import Offset
@@ -497,13 +498,16 @@ class CEBRA(TransformerMixin, BaseEstimator):
             raise FileNotFoundError(f"No model file at {path}.")
         if path.stat().st_size == 0:
             raise ValueError(f"Refusing to load {path}: the file is empty.")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - any failure means "not a model file"
-            raise ValueError(f"Refusing to load {path}: it is not a cebra_pipe model file "
-                             f"of plain tensors (it may be corrupt, truncated, or carry "
-                             f"pickled objects that would run code). Detail: "
-                             f"{(str(error).splitlines() or [type(error).__name__])[0][:300]}") from None
+        if cebra_files.is_cebra_file(path):  # saved by the reference cebra 0.6.1
+            payload = cebra_files.read_cebra_file(path, _FORMAT, set(cls().get_params()))
+        else:
+            try:
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as error:  # noqa: BLE001 - any failure means "not a model file"
+                raise ValueError(f"Refusing to load {path}: it is not a cebra_pipe model file "
+                                 f"of plain tensors (it may be corrupt, truncated, or carry "
+                                 f"pickled objects that would run code). Detail: "
+                                 f"{(str(error).splitlines() or [type(error).__name__])[0][:300]}") from None
         if not isinstance(payload, dict) or "meta" not in payload:
             raise ValueError(f"{path} is not a cebra_pipe model file (no metadata).")
         meta = json.loads(payload["meta"])
