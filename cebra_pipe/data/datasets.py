@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cebra_pipe.data.datatypes import Batch, BatchIndex, Offset, cut_windows
+from cebra_pipe.data.datatypes import Batch, BatchIndex, IndexSet, Offset, cut_windows
 
 
 def _as_tensor(array, dtype: torch.dtype, name: str) -> torch.Tensor:
@@ -34,6 +34,10 @@ class TensorDataset:
         Continuous labels (behaviour).
     discrete : (time,), optional
         Integer labels.
+    segments : (time,), optional
+        Integer segment ids (trial, session part): a seam lies between consecutive
+        samples whose ids differ, and no window or positive crosses it. ``None``: one
+        segment.
     offset
         Receptive field of the model the windows are cut for; set by
         :meth:`configure_for`.
@@ -42,7 +46,7 @@ class TensorDataset:
     """
 
     def __init__(self, neural, continuous=None, discrete=None, offset: Offset = Offset(0, 1),
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", segments=None):
         self.neural = _as_tensor(neural, torch.float32, "neural")
         if self.neural.dim() != 2 or self.neural.shape[0] == 0 or self.neural.shape[1] == 0:
             raise ValueError(f"neural must have shape (time, neurons) with both > 0, "
@@ -61,6 +65,7 @@ class TensorDataset:
                 raise ValueError(f"discrete must be 1-D (time,), got {tuple(disc.shape)}.")
             self.discrete = disc
             self._check_length(self.discrete, "discrete")
+        self.segments = None if segments is None else self._check_segments(segments)
         self.offset = offset
         self.to(device)
 
@@ -68,6 +73,34 @@ class TensorDataset:
         if labels.shape[0] != self.neural.shape[0]:
             raise ValueError(f"{name} has {labels.shape[0]} samples but neural has "
                              f"{self.neural.shape[0]}; they must have the same length.")
+
+    def _check_segments(self, segments) -> torch.Tensor:
+        array = segments.detach().cpu().numpy() if isinstance(segments, torch.Tensor) else \
+            np.asarray(segments)
+        if not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(f"segments must hold integer segment ids, got dtype {array.dtype}.")
+        if array.ndim != 1:
+            raise ValueError(f"segments must be 1-D (time,), got shape {array.shape}.")
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+        self._check_length(tensor, "segments")
+        return tensor
+
+    def segment_bounds(self) -> torch.Tensor:
+        """``(segments, 2)`` ``[start, stop)`` of each run of equal segment ids (CPU)."""
+        if self.segments is None:
+            return torch.tensor([[0, len(self)]])
+        ids = self.segments.cpu()
+        seams = torch.nonzero(ids[1:] != ids[:-1])[:, 0] + 1
+        edges = torch.cat([torch.tensor([0]), seams, torch.tensor([len(self)])])
+        return torch.stack([edges[:-1], edges[1:]], 1)
+
+    def admissible(self, time_offset: int = 0) -> IndexSet:
+        """Time indices whose window, and the window ``time_offset`` steps later, lie
+        inside one segment (and inside the recording)."""
+        bounds = self.segment_bounds()
+        start = bounds[:, 0] + self.offset.left
+        stop = bounds[:, 1] - self.offset.right + 1 - int(time_offset)
+        return IndexSet(torch.stack([start, stop], 1), self.device)
 
     @property
     def input_dimension(self) -> int:
@@ -87,6 +120,8 @@ class TensorDataset:
             self.continuous = self.continuous.to(device)
         if self.discrete is not None:
             self.discrete = self.discrete.to(device)
+        if self.segments is not None:
+            self.segments = self.segments.to(device)
         return self
 
     def configure_for(self, model) -> None:

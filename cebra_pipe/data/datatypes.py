@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import torch
 
@@ -60,6 +61,60 @@ def cut_windows(neural: torch.Tensor, offset: Offset, index: torch.Tensor) -> to
     windows = neural.unfold(0, len(offset), 1)  # (time - len + 1, neurons, len)
     flat = torch.index_select(windows, 0, (index - offset.left).reshape(-1))
     return flat.reshape(*index.shape, *windows.shape[1:])
+
+
+class IndexSet:
+    """Sorted time indices, stored as ``[start, stop)`` ranges (one per segment).
+
+    Samplers draw from it uniformly and map rows of a search over
+    ``labels[index_set]`` back to time. With a single range (a recording without
+    seams) it is plain arithmetic on ``start``, with the very same random draws as
+    a range, so seeded results do not change when segments are not used.
+
+    Parameters
+    ----------
+    ranges : (ranges, 2)
+        ``[start, stop)`` of each range, sorted and disjoint; empty ranges are dropped.
+    device
+        Where the indices live.
+    """
+
+    def __init__(self, ranges: torch.Tensor, device: str | torch.device = "cpu"):
+        ranges = torch.as_tensor(ranges, dtype=torch.long).reshape(-1, 2).cpu()
+        self.ranges = ranges[ranges[:, 1] > ranges[:, 0]]
+        self.start = int(self.ranges[0, 0]) if len(self.ranges) else 0
+        self.stop = int(self.ranges[0, 1]) if len(self.ranges) else 0
+        self._index = None
+        if len(self.ranges) > 1:
+            lengths = self.ranges[:, 1] - self.ranges[:, 0]
+            shift = self.ranges[:, 0] - (torch.cumsum(lengths, 0) - lengths)
+            index = torch.repeat_interleave(shift, lengths) + torch.arange(int(lengths.sum()))
+            self._index = index.to(device)
+        self.device = torch.device(device)
+
+    def __len__(self) -> int:
+        return int((self.ranges[:, 1] - self.ranges[:, 0]).sum())
+
+    def map(self, rows: torch.Tensor) -> torch.Tensor:
+        """Time indices of ``rows (batch,)``, positions in ``0..len(self)-1``."""
+        return self.start + rows if self._index is None else self._index[rows]
+
+    def select(self, values: torch.Tensor) -> torch.Tensor:
+        """``values (time, ...)`` at the indices of the set, in order."""
+        return values[self.start:self.stop] if self._index is None else values[self._index]
+
+    def all(self) -> torch.Tensor:
+        """Every index ``(len(self),)``."""
+        if self._index is None:
+            return torch.arange(self.start, self.stop, device=self.device)
+        return self._index
+
+    def draw(self, uniform: Callable[[int, int, int], torch.Tensor],
+             num_samples: int) -> torch.Tensor:
+        """``num_samples`` indices drawn uniformly with ``uniform(low, high, n)``."""
+        if self._index is None:
+            return uniform(self.start, self.stop, num_samples)
+        return self._index[uniform(0, len(self._index), num_samples)]
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
+from cebra_pipe.data.datatypes import IndexSet
 from cebra_pipe.data.neighbors import NearestNeighbors
 from cebra_pipe.registry import Registry
 
@@ -23,6 +24,11 @@ init = _registry.init
 
 class Sampler:
     """Uniform prior over the samples whose window fits in the recording.
+
+    With segment ids on the dataset a sample is admissible only if its window lies
+    inside one segment: references (and negatives) also need their partner
+    ``time_offset`` steps later in the same segment, positives found by label
+    search come from the samples whose own window fits (``positives``).
 
     Parameters
     ----------
@@ -40,14 +46,20 @@ class Sampler:
         self.time_offset = int(time_offset)
         if self.time_offset < 0:
             raise ValueError(f"time_offset must be >= 0, got {time_offset}.")
-        self.start, self.stop = dataset.valid_range()
-        # References need their time-shifted partner inside the recording too.
-        self.prior_stop = self.stop - self.time_offset
-        if self.prior_stop <= self.start:
+        dataset.valid_range()  # raises for a recording shorter than the receptive field
+        self.positives = dataset.admissible(0)
+        # References need their time-shifted partner inside the same segment too.
+        self.references = dataset.admissible(self.time_offset)
+        if len(self.positives) == 0:
+            longest = int((dataset.segment_bounds().diff(dim=1)).max())
+            raise ValueError(f"No segment is long enough for the model: the longest has "
+                             f"{longest} samples, the receptive field is {len(dataset.offset)}.")
+        if len(self.references) == 0:
             raise ValueError(
                 f"time_offsets={self.time_offset} is beyond the recording: {len(dataset)} "
                 f"samples with a receptive field of {len(dataset.offset)} leave no reference "
-                f"with a partner {self.time_offset} steps later.")
+                f"with a partner {self.time_offset} steps later"
+                f"{'' if dataset.segments is None else ' in the same segment'}.")
 
     @property
     def device(self) -> torch.device:
@@ -62,11 +74,11 @@ class Sampler:
 
     def sample_prior(self, num_samples: int) -> torch.Tensor:
         """References / negatives ``(num_samples,)``."""
-        return self.randint(self.start, self.prior_stop, num_samples)
+        return self.references.draw(self.randint, num_samples)
 
     def all_references(self) -> torch.Tensor:
         """Every admissible reference, for full-batch training."""
-        return torch.arange(self.start, self.prior_stop, device=self.device)
+        return self.references.all()
 
     def sample_conditional(self, reference: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -92,13 +104,17 @@ class _BehaviorSampler(Sampler):
         self.index = NearestNeighbors(self._search_space(), generator)
 
     def _search_space(self) -> torch.Tensor:
-        return self.labels[self.start:self.stop]
+        return self.positives.select(self.labels)
 
     def target(self, reference: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def nearest(self, targets: torch.Tensor) -> torch.Tensor:
+        """Admissible time indices ``(batch,)`` with the label nearest to ``targets``."""
+        return self.positives.map(self.index.query(targets))
+
     def sample_conditional(self, reference: torch.Tensor) -> torch.Tensor:
-        return self.start + self.index.query(self.target(reference))
+        return self.nearest(self.target(reference))
 
 
 @register("time_delta")
@@ -131,14 +147,21 @@ class DeltaNormalSampler(_BehaviorSampler):
 
 
 class _ClassMembers:
-    """Time indices grouped by integer label, to draw a random member of a class."""
+    """Time indices grouped by integer label, to draw a random member of a class.
 
-    def __init__(self, labels: torch.Tensor, offset: int):
-        self.classes, inverse, self.counts = torch.unique(labels, return_inverse=True,
-                                                          return_counts=True)
-        self.members = offset + torch.argsort(inverse, stable=True)
+    Parameters
+    ----------
+    labels : (time,)
+        Integer labels of the whole recording.
+    admissible
+        The time indices that may be drawn.
+    """
+
+    def __init__(self, labels: torch.Tensor, admissible: IndexSet):
+        self.classes, inverse, self.counts = torch.unique(admissible.select(labels),
+                                                          return_inverse=True, return_counts=True)
+        self.members = admissible.map(torch.argsort(inverse, stable=True))
         self.starts = torch.cumsum(self.counts, 0) - self.counts
-        self.offset = offset
 
     def class_of(self, labels: torch.Tensor) -> torch.Tensor:
         """Position of each label in ``classes`` (labels must be present)."""
@@ -170,7 +193,7 @@ class DiscreteSampler(Sampler):
             raise ValueError(f"prior must be 'empirical' or 'uniform', got {prior!r}.")
         self.prior = prior
         self.labels = dataset.discrete
-        self.members = _ClassMembers(self.labels[self.start:self.stop], self.start)
+        self.members = _ClassMembers(self.labels, self.positives)
 
     def sample_prior(self, num_samples: int) -> torch.Tensor:
         if self.prior == "empirical":
@@ -203,8 +226,8 @@ class MixedSampler(TimeDeltaSampler):
         super().__init__(dataset, generator, time_offset, **kwargs)
 
     def _search_space(self) -> torch.Tensor:
-        window = slice(self.start, self.stop)
-        return torch.cat([self.labels[window], self.class_coordinate[window, None]], 1)
+        return torch.cat([self.positives.select(self.labels),
+                          self.positives.select(self.class_coordinate)[:, None]], 1)
 
     def target(self, reference: torch.Tensor) -> torch.Tensor:
         return torch.cat([super().target(reference), self.class_coordinate[reference, None]], 1)
@@ -306,4 +329,4 @@ class MultiSessionSampler:
         if self.conditional == "discrete":
             klass = target.members.class_of(source.labels[reference])
             return target.members.draw(klass, self.generator)
-        return target.start + target.index.query(source.target(reference))
+        return target.nearest(source.target(reference))
