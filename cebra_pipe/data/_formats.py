@@ -595,6 +595,10 @@ def _csv_layout(req: Request, sample_lines: int = 200) -> tuple[str, str, list[s
 def read_excel(req: Request) -> np.ndarray:
     import pandas as pd
 
+    from cebra_pipe.recordings.readers import require
+
+    # pandas would only say "Missing optional dependency"; name the extra instead.
+    require("xlrd" if req.path.suffix.lower() == ".xls" else "openpyxl", "excel")
     with pd.ExcelFile(req.path) as book:
         sheets = {str(s): s for s in book.sheet_names}
         sheet = sheets[pick_key(req, list(sheets), what="sheets")]

@@ -114,3 +114,16 @@ def test_intervals_table_needs_start_and_stop(tmp_path):
     pd.DataFrame({"begin": [0.0], "end": [1.0]}).to_csv(bad, index=False)
     with pytest.raises(AlignmentError, match="bad.csv.*no start/stop column"):
         read_intervals_table(bad, None)
+
+
+def test_a_missing_optional_reader_names_the_extra(tmp_path, monkeypatch):
+    from cebra_pipe.data.load import load_data
+    from cebra_pipe.recordings.readers import require
+
+    with pytest.raises(ModuleNotFoundError, match=r'pip install "cebra_pipe\[nwb\]"'):
+        require("no_such_reader_module", "nwb")
+    book = tmp_path / "labels.xlsx"
+    book.write_bytes(b"PK\x03\x04 not really a workbook")
+    monkeypatch.setitem(__import__("sys").modules, "openpyxl", None)  # not installed
+    with pytest.raises(ModuleNotFoundError, match=r"'openpyxl'.*cebra_pipe\[excel\]"):
+        load_data(book)
