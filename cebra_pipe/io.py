@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -56,17 +55,15 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save(obj)`` to ``path`` atomically, with the same bytes for the same ``obj``.
 
-    torch names the zip's internal folder after the file it writes to; written straight
+    torch names the zip's internal folder after the file name it is given; saved by name
     to :func:`atomic_write`'s randomly named temporary file, equal models would give
-    different bytes (and provenance hashes). Serialising to memory first fixes the name
-    (``archive``) and writes the file in one piece.
+    different bytes (and provenance hashes). Given an open file instead, torch uses the
+    fixed name ``archive``.
     """
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    with atomic_write(path) as tmp:
-        tmp.write_bytes(buffer.getbuffer())
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def _make_folder(folder: Path) -> None:

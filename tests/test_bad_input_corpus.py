@@ -567,6 +567,107 @@ def _(c):
     CEBRA.load(c.tmp / "missing.pt")
 
 
+# --- issue 15: non-finite settings, diverging training, misleading estimator messages --
+
+for _param, _value in [("temperature", float("inf")), ("learning_rate", float("inf")),
+                       ("learning_rate", float("nan")), ("delta", float("inf")),
+                       ("min_temperature", float("nan"))]:
+    @case(f"fit-{_param.replace('_', '-')}-{_value}", ValueError,
+          rf"{_param} must be a finite number > 0.*got {_value}")
+    def _(c, _param=_param, _value=_value):
+        _fit(c, c.ws.X, c.ws.y, **{_param: _value})
+
+
+@case("fit-diverging-loss", ValueError, r"training diverged: the loss is nan at step \d+")
+def _(c):
+    model = CEBRA(**{**TINY, "learning_rate": 1e30, "max_iterations": 60})
+    try:
+        model.fit(c.ws.X, c.ws.y)
+    finally:
+        assert not hasattr(model, "solver_") or len(model.solver_.history) < 60
+
+
+@case("fit-negative-random-state", ValueError,
+      r"random_state must be None or an integer in \[0, 2\*\*32\), got -1")
+def _(c):
+    _fit(c, c.ws.X, random_state=-1)
+
+
+@case("fit-ragged-X", ValueError, r"^X is ragged: its rows have different lengths")
+def _(c):
+    _fit(c, [[1.0, 2.0], [3.0]])
+
+
+@case("fit-float32-overflow", ValueError,
+      r"X has values up to 1e\+39, beyond the float32 range")
+def _(c):
+    _fit(c, np.full((64, 3), 1e39))
+
+
+@case("transform-fractional-session-id", TypeError,
+      r"session_id must be an integer session index, got 1\.7")
+def _(c):
+    X = c.ws.X[:120]
+    model = CEBRA(**TINY).fit([X, X[:, :10]])
+    model.transform(X[:, :10], session_id=1.7)
+
+
+def _lying_model(c, name: str, change: Callable[[dict], None]) -> Path:
+    """A copy of the corpus model whose stored JSON or tensors were edited by ``change``."""
+    payload = torch.load(c.ws.models / "seed0" / "model.pt", weights_only=True)
+    payload["meta"], payload["fitted"] = json.loads(payload["meta"]), json.loads(payload["fitted"])
+    change(payload)
+    for field in ("meta", "fitted"):
+        if isinstance(payload[field], dict):
+            payload[field] = json.dumps(payload[field])
+    torch.save(payload, c.tmp / name)
+    return c.tmp / name
+
+
+@case("load-model-json-disagrees-with-shapes", ValueError,
+      r"Refusing to load .*dims\.pt: field 'state' does not match.*size mismatch")
+def _(c):
+    CEBRA.load(_lying_model(c, "dims.pt", lambda p: p["meta"]["params"].update(
+        output_dimension=5)))
+
+
+@case("load-model-json-disagrees-with-architecture", ValueError,
+      r"Refusing to load .*arch\.pt: field 'state' does not match.*(Missing|Unexpected) key")
+def _(c):
+    CEBRA.load(_lying_model(c, "arch.pt", lambda p: p["meta"]["params"].update(
+        model_architecture="offset10-model")))
+
+
+@case("load-model-invalid-params", ValueError,
+      r"Refusing to load .*params\.pt: field 'meta\.params'.*temperature must be a finite")
+def _(c):
+    CEBRA.load(_lying_model(c, "params.pt", lambda p: p["meta"]["params"].update(
+        temperature=-1.0)))
+
+
+@case("load-model-unknown-param", ValueError,
+      r"Refusing to load .*extra\.pt: field 'meta\.params' has unknown parameter\(s\) "
+      r"\['steps'\]")
+def _(c):
+    CEBRA.load(_lying_model(c, "extra.pt", lambda p: p["meta"]["params"].update(steps=3)))
+
+
+@case("load-model-bad-json", ValueError, r"Refusing to load .*json\.pt: field 'fitted' is not "
+      r"valid JSON")
+def _(c):
+    CEBRA.load(_lying_model(c, "json.pt", lambda p: p.update(fitted='{"n_features_in_": ')))
+
+
+@case("load-model-nan-weights", ValueError,
+      r"Refusing to load .*nan\.pt: field 'state\.model\.[\w.]+' holds NaN")
+def _(c):
+    def poison(payload: dict) -> None:
+        name = next(iter(payload["state"]["model"]))
+        payload["state"]["model"][name] = torch.full_like(payload["state"]["model"][name],
+                                                          float("nan"))
+    CEBRA.load(_lying_model(c, "nan.pt", poison))
+
+
 # --- metrics -------------------------------------------------------------------------
 
 @case("gof-mismatched-lengths", ValueError, r"has \d+ samples but the neural data has \d+")
@@ -687,6 +788,21 @@ def _(c):
       r"synthetic source 'synthetic:no-such-set'.*unknown dataset 'no-such-set'")
 def _(c):
     return _ingest(c, {"neural_file": "synthetic:no-such-set"})
+
+
+@case("ingest-synthetic-absurd-duration", EXIT_BAD_INPUT,
+      r"ingest: error: .*duration=1e\+12 .*exceeds the limit of 500,000,000 values")
+def _(c):
+    return _ingest(c, {"neural_file": "synthetic:synthetic-linear-track?duration=1e12"})
+
+
+@case("ingest-float32-overflow", EXIT_BAD_INPUT,
+      r"file '.*huge\.npz', key 'neural': neural data has 1 values beyond the float32 range")
+def _(c):
+    neural = c.ws.rec.neural.astype(np.float64)
+    neural[3, 2] = 1e39
+    return _ingest(c, {"neural_file": str(c.npz("huge.npz", neural=neural)),
+                       "neural_key": "neural"})
 
 
 @case("ingest-row-not-json", ARGPARSE_ERROR, r"--row.*not valid JSON")
@@ -837,6 +953,18 @@ def _(c):
 @case("train-empty-seeds", EXIT_BAD_INPUT, r"--seeds is empty")
 def _(c):
     return _train(c, seeds="")
+
+
+@case("train-infinite-learning-rate", EXIT_BAD_INPUT,
+      r"--model field 'learning_rate' must be a finite positive number, got inf")
+def _(c):
+    return _train(c, {"learning_rate": float("inf")})
+
+
+@case("train-diverging-loss", EXIT_BAD_INPUT,
+      r"train-single: error: training diverged: the loss is nan at step \d+; stopped")
+def _(c):
+    return _train(c, {"learning_rate": 1e30, "max_iterations": 60})
 
 
 def _decode(c, folder: Path) -> int:
@@ -1160,6 +1288,45 @@ def _(c):
     _workflow(c, rows=[GOOD_ROWS[0], GOOD_ROWS[1].replace("cohort", "other")])
 
 
+@case("config-infinite-temperature", ConfigError,
+      r"config: field 'models\.time\.temperature': inf is not a finite number")
+def _(c):
+    _workflow(c, _set("models.time.temperature", float("inf")))
+
+
+@case("config-nan-learning-rate", ConfigError,
+      r"config: field 'models\.behavior\.learning_rate': nan is not a finite number")
+def _(c):
+    _workflow(c, _set("models.behavior.learning_rate", float("nan")))
+
+
+@case("config-absurd-max-iterations", ConfigError,
+      r"field 'models\.time\.max_iterations': 1000000000000 is greater than the maximum of "
+      r"10000000")
+def _(c):
+    _workflow(c, _set("models.time.max_iterations", 10**12))
+
+
+@case("config-allow-pickle-not-boolean", ConfigError,
+      r"field 'allow_pickle': 'yes' is not of type 'boolean'")
+def _(c):
+    _workflow(c, _set("allow_pickle", "yes"))
+
+
+@case("sheet-comma-separated", ConfigError,
+      r"sessions sheet '.*sessions\.tsv': the sheet must be tab-separated")
+def _(c):
+    _workflow(c, header=SHEET_HEADER.replace("\t", ","),
+              rows=[r.replace("\t", ",") for r in GOOD_ROWS])
+
+
+@case("sheet-allow-pickle-not-true-or-false", ConfigError,
+      r"row 1: field 'allow_pickle': 'yes' is not one of \['true', 'false'\]")
+def _(c):
+    _workflow(c, header=SHEET_HEADER + "\tallow_pickle",
+              rows=[GOOD_ROWS[0] + "\tyes", GOOD_ROWS[1] + "\tfalse"])
+
+
 # --- the whole corpus ----------------------------------------------------------------
 
 def _params() -> list:
@@ -1287,7 +1454,10 @@ def test_snakemake_names_the_bad_sheet_row(tmp_path):
 def _fail_after_partial_write(monkeypatch, module: Any, name: str) -> None:
     """Make ``module.name(obj, target, ...)`` write half a file, then fail with ENOSPC."""
     def writer(obj, target, *args, **kwargs):
-        Path(target).write_bytes(b"half a file")
+        if hasattr(target, "write"):  # an open file (cebra_pipe.io.save_torch)
+            target.write(b"half a file")
+        else:
+            Path(target).write_bytes(b"half a file")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(module, name, writer)
 
@@ -1338,7 +1508,10 @@ def test_opaque_writer_error_on_a_full_disk_becomes_enospc(ws, tmp_path, monkeyp
     from cebra_pipe import io as cp_io
 
     def save(obj, target, *args, **kwargs):
-        Path(target).write_bytes(b"PK")
+        if hasattr(target, "write"):  # an open file (cebra_pipe.io.save_torch)
+            target.write(b"PK")
+        else:
+            Path(target).write_bytes(b"PK")
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576")
     monkeypatch.setattr(torch, "save", save)
     monkeypatch.setattr(cp_io, "_disk_full", lambda folder: True)
@@ -1466,3 +1639,95 @@ def test_real_full_disk_entrypoint(ws, tiny_disk, capsys):
     err = capsys.readouterr().err
     assert status == EXIT_WRITE_ERROR and "the disk is full" in err and "a1.npz" in err, err
     assert [p for p in tiny_disk.rglob("*") if p.is_file()] == []
+
+
+# ------------------------------------- issue 15: unreadable checkpoints never block a rerun
+
+_DAMAGE = {"empty": lambda raw: b"", "truncated": lambda raw: raw[: len(raw) // 2],
+           "garbage": lambda raw: b"not a checkpoint" * 40}
+
+
+@pytest.mark.parametrize("damage", sorted(_DAMAGE))
+@pytest.mark.parametrize("older", [False, True], ids=["only", "with-older"])
+def test_unreadable_checkpoint_is_set_aside_and_training_resumes(ws, tmp_path, caplog, damage,
+                                                                 older):
+    """The newest checkpoint is damaged: it is renamed ``.corrupt`` and named in a warning,
+    training resumes from the older one (or from the start) and ends as an uninterrupted
+    fit does."""
+    params = {**TINY, "max_iterations": 4}
+    uninterrupted = CEBRA(**params).fit(ws.X, ws.y)
+    folder = tmp_path / "ck"
+    if older:
+        CEBRA(**{**params, "max_iterations": 2}).fit(ws.X, ws.y, checkpoint_dir=folder,
+                                                       checkpoint_frequency=2)
+    scratch = tmp_path / "scratch"
+    CEBRA(**{**params, "max_iterations": 3}).fit(ws.X, ws.y, checkpoint_dir=scratch,
+                                                   checkpoint_frequency=3)
+    newest = folder / "checkpoint_00000003.pt"
+    newest.parent.mkdir(exist_ok=True)
+    newest.write_bytes(_DAMAGE[damage]((scratch / newest.name).read_bytes()))
+    with caplog.at_level("WARNING", logger="cebra_pipe"):
+        resumed = CEBRA(**params).fit(ws.X, ws.y, checkpoint_dir=folder, checkpoint_frequency=2)
+    assert re.search(rf"checkpoint '.*{newest.name}' cannot be read.*set aside as "
+                     rf"'.*{newest.name}\.corrupt'", caplog.text), caplog.text
+    assert not newest.exists() and newest.with_name(newest.name + ".corrupt").exists()
+    np.testing.assert_array_equal(resumed.transform(ws.X), uninterrupted.transform(ws.X))
+
+
+def test_train_step_sets_damaged_checkpoints_aside_and_names_them(ws, tmp_path, monkeypatch,
+                                                                  capsys, caplog):
+    """A job that died after training left its kept state and checkpoint behind, both
+    damaged since: the rerun names them in its log, trains again and succeeds."""
+    def args(out: Path) -> list[str]:
+        model = {"model_architecture": "offset1-model", "batch_size": 16, "max_iterations": 4,
+                 "output_dimension": 2, "checkpoint_every": 2}
+        return ["--session", str(ws.session), "--split", str(ws.split), "--model",
+                json.dumps(model), "--labels", '{"names": ["position"]}', "--seeds", "0",
+                "--device", "cpu", "--outdir", str(out), "--checkpoints",
+                str(tmp_path / "checkpoints")]
+
+    def crash(*_, **__):
+        raise OSError(errno.EIO, "simulated crash after training")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train, "write_provenance", crash)
+        assert train.cli(args(tmp_path / "first")) == EXIT_WRITE_ERROR
+    kept = sorted((tmp_path / "checkpoints").rglob("*.pt"))
+    assert [p.name for p in kept] == ["checkpoint_00000004.pt", "final.pt"]
+    for path in kept:
+        path.write_bytes(path.read_bytes()[:100])
+    capsys.readouterr()
+    with caplog.at_level("WARNING", logger="cebra_pipe"):  # stderr when run as a job
+        assert train.cli(args(tmp_path / "second")) == 0
+    log = "".join(capsys.readouterr()) + caplog.text
+    for path in kept:
+        assert re.search(rf"'{re.escape(str(path))}' cannot be read.*set aside as "
+                         rf"'{re.escape(str(path))}\.corrupt'", log), log
+    assert "Traceback" not in log
+    assert (tmp_path / "second" / "seed0" / "model.pt").is_file()
+
+
+# ------------------------------------------------ issue 15: byte-identical model files
+
+def test_model_files_are_byte_identical_between_identical_runs(ws, tmp_path):
+    """torch names the zip's inner folder after the file written: saving through a
+    randomly named temporary file used to make every model.pt (and its hash) unique."""
+    from cebra_pipe.pipeline.common import sha256_file
+
+    first, second = tmp_path / "a" / "model.pt", tmp_path / "b" / "other-name.pt"
+    CEBRA(**TINY).fit(ws.X, ws.y).save(first)
+    CEBRA(**TINY).fit(ws.X, ws.y).save(second)
+    assert first.read_bytes() == second.read_bytes()
+    assert sha256_file(first) == sha256_file(second)
+
+
+def test_train_step_writes_identical_model_files(ws, tmp_path):
+    model = {"model_architecture": "offset1-model", "batch_size": 16, "max_iterations": 3,
+             "output_dimension": 2}
+    for run in ("a", "b"):
+        assert train.cli(["--session", str(ws.session), "--split", str(ws.split), "--model",
+                          json.dumps(model), "--labels", '{"names": ["position"]}', "--seeds",
+                          "0", "--device", "cpu", "--outdir", str(tmp_path / run),
+                          "--checkpoints", str(tmp_path / f"ck-{run}")]) == 0
+    first, second = (tmp_path / run / "seed0" / "model.pt" for run in ("a", "b"))
+    assert first.read_bytes() == second.read_bytes()

@@ -11,6 +11,26 @@ from cebra_pipe.registry import Registry
 
 REGISTRY = Registry("dataset")
 
+#: Upper bound on ``time x neurons`` of one generated recording (2 GB of float32): a
+#: typo such as ``duration=1e9`` gets an error instead of filling the memory.
+MAX_SYNTHETIC_VALUES = 500_000_000
+
+
+def check_size(num_timesteps: float, num_neurons: float, name: str) -> None:
+    """Refuse a synthetic recording that is not finite or exceeds :data:`MAX_SYNTHETIC_VALUES`.
+
+    Raises
+    ------
+    ValueError naming the dataset and the sizes.
+    """
+    if not (np.isfinite(num_timesteps) and np.isfinite(num_neurons)):
+        raise ValueError(f"{name}: the recording size must be finite, got {num_timesteps} time "
+                         f"steps x {num_neurons} neurons.")
+    if float(num_timesteps) * float(num_neurons) > MAX_SYNTHETIC_VALUES:
+        raise ValueError(f"{name}: {num_timesteps:.3g} time steps x {num_neurons} neurons "
+                         f"exceeds the limit of {MAX_SYNTHETIC_VALUES:,} values per generated "
+                         "recording; use a shorter duration or fewer neurons.")
+
 
 @dataclass
 class Recording:

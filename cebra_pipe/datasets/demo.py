@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from cebra_pipe.datasets.base import REGISTRY, Recording, RecordingSet
+from cebra_pipe.datasets.base import REGISTRY, Recording, RecordingSet, check_size
 
 DEFAULT_TIMESTEPS = 4000
 
@@ -89,6 +89,7 @@ def random_mixing(rng: np.random.Generator, latent: np.ndarray, num_neurons: int
 
 
 def _check(num_timesteps: int, num_neurons: int) -> None:
+    check_size(num_timesteps, num_neurons, "demo dataset")
     if int(num_timesteps) < 2 or int(num_neurons) < 1:
         raise ValueError(f"need num_timesteps >= 2 and num_neurons >= 1, got {num_timesteps} "
                          f"and {num_neurons}.")

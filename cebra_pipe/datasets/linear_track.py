@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from cebra_pipe.datasets.base import REGISTRY, Recording, RecordingSet
+from cebra_pipe.datasets.base import REGISTRY, Recording, RecordingSet, check_size
 
 TRACK_LENGTH_M = 1.6
 BIN_SIZE_S = 0.025
@@ -172,6 +172,10 @@ def synthetic_linear_track(animal: str | int = "rat1", seed: int = 0,
     """
     index, info = _animal(animal)
     num_neurons = info.num_neurons if num_neurons is None else int(num_neurons)
+    if not bin_size > 0:
+        raise ValueError(f"bin_size must be > 0 seconds, got {bin_size}.")
+    check_size(duration / bin_size, num_neurons, f"synthetic-linear-track (duration={duration:g}"
+               f" s, bin_size={bin_size:g} s)")
     num_bins = int(round(duration / bin_size))
     if num_bins < 2 or num_neurons < 1 or bin_size <= 0:
         raise ValueError(f"need duration/bin_size >= 2 bins, num_neurons >= 1 and bin_size > 0;"

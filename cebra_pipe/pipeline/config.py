@@ -12,6 +12,7 @@ This module imports neither torch nor snakemake, so parsing the workflow stays f
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -99,6 +100,20 @@ def find_schema_error(exc: BaseException) -> Any | None:
 
 # ------------------------------------------------------------------------- config
 
+def _check_finite(value: Any, field: str = "") -> None:
+    """Every number in the config must be finite: the JSON schema lets ``.inf`` pass
+    ``exclusiveMinimum: 0`` and ``.nan`` pass every bound."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config: field '{field or '(top level)'}': {value} is not a finite "
+                          "number.")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{field}[{i}]")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Cross-field checks of a schema-validated config (defaults filled).
 
@@ -108,6 +123,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     using an unknown label set, conditional 'time' with label sets, a multi-session
     entry for an unknown model or label set, or one mixing label types.
     """
+    _check_finite(config)
     labels = config["labels"]
     label_sets = config.get("label_sets", {})
     for name, members in label_sets.items():
@@ -264,6 +280,10 @@ def read_sheet(path: str | os.PathLike) -> Any:
         raise ConfigError(f"sessions sheet '{path}' is not a readable TSV file: {err}") from None
     if frame.empty:
         raise ConfigError(f"sessions sheet '{path}' has no rows.")
+    if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ",;"):
+        raise ConfigError(f"sessions sheet '{path}': the sheet must be tab-separated (TSV), "
+                          f"but its header {str(frame.columns[0])!r} has no tabs; save it "
+                          "with tabs between the columns.")
     frame.columns = [str(c).strip() for c in frame.columns]
     for column in frame.columns:
         frame[column] = frame[column].map(lambda v: v.strip() if isinstance(v, str) else v)

@@ -42,6 +42,7 @@ where an uninterrupted one does.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shutil
 from collections.abc import Sequence
@@ -108,11 +109,11 @@ def check_model_params(params: Any) -> dict[str, Any]:
                                   or value < 1):
             raise PipelineError(f"--model field '{key}' must be a positive integer, got "
                                 f"{value!r}.")
-    for key in ("learning_rate", "temperature"):
+    for key in ("learning_rate", "temperature", "delta"):
         value = params.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not value > 0):
-            raise PipelineError(f"--model field '{key}' must be a positive number, got "
+                                  or not math.isfinite(value) or not value > 0):
+            raise PipelineError(f"--model field '{key}' must be a finite positive number, got "
                                 f"{value!r}.")
     name = params.get("model_architecture")
     if name is not None:
@@ -172,13 +173,19 @@ def _finished(checkpoint_dir: Path, device: str):
     if final.is_file():
         try:
             return CEBRA.load(final, map_location=device)
-        except (ValueError, OSError, RuntimeError, KeyError):
-            final.unlink(missing_ok=True)
+        except (ValueError, OSError) as err:
+            aside = final.with_name(final.name + ".corrupt")
+            final.replace(aside)
+            print(f"  kept state '{final}' cannot be read ({err}); set aside as '{aside}', "
+                  "training this seed again.", flush=True)
     return None
 
 
 def _announce(seed: int, checkpoint_dir: Path, total: int, note: str = "") -> str:
     """Print where ``seed`` starts; returns the matching provenance text."""
+    from cebra_pipe.solver import newest_checkpoint
+
+    newest_checkpoint(checkpoint_dir)  # sets unreadable checkpoints aside, with a warning
     steps = sorted(int(m.group(1)) for p in checkpoint_dir.glob("checkpoint_*.pt")
                    if (m := _CHECKPOINT.search(p.name)))
     how = (f"resumed from checkpoint at step {steps[-1]} of {total}" if steps

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import warnings
@@ -27,10 +28,11 @@ from cebra_pipe.compat import cebra_files
 from cebra_pipe.data import multi_session, single_session
 from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
 from cebra_pipe.data.datatypes import Offset
-from cebra_pipe.io import atomic_write
+from cebra_pipe.io import save_torch
 from cebra_pipe.models import criterions
-from cebra_pipe.sklearn.inputs import (SessionData, check_neural, check_sessions,
-                                       is_multisession, split_labels)
+from cebra_pipe.sklearn.inputs import (SessionData, check_neural, check_segment_coverage,
+                                       check_segments, check_session, check_sessions,
+                                       flatten_trials, is_multisession, ndim, segment_bounds)
 from cebra_pipe.solver import resolve_device
 from cebra_pipe.solver import init as init_solver
 
@@ -150,12 +152,15 @@ class CEBRA(TransformerMixin, BaseEstimator):
         if _CONDITIONALS[self.conditional] == "delta_normal" and not (
                 self.delta is not None and float(self.delta) > 0):
             raise ValueError(f"conditional='delta' needs delta > 0, got delta={self.delta!r}.")
-        for name in ("temperature", "learning_rate"):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
-        if self.temperature_mode == "auto" and self.min_temperature is not None \
-                and not float(self.min_temperature) > 0:
-            raise ValueError(f"min_temperature must be > 0, got {self.min_temperature!r}.")
+        for name in ("temperature", "learning_rate", "delta", "min_temperature"):
+            _check_finite_positive(name, getattr(self, name),
+                                   allow_none=name in ("delta", "min_temperature"))
+        if self.random_state is not None and (
+                isinstance(self.random_state, bool)
+                or not isinstance(self.random_state, (int, np.integer))
+                or not 0 <= self.random_state < 2**32):
+            raise ValueError(f"random_state must be None or an integer in [0, 2**32), got "
+                             f"{self.random_state!r}.")
         dict(self.optimizer_kwargs)  # a mapping or pairs, else TypeError
 
     # -- building blocks -----------------------------------------------------------------
@@ -238,7 +243,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
     def make_dataset(self, session: SessionData) -> TensorDataset:
         """A dataset on the model's device for one validated recording."""
         return TensorDataset(session.neural, continuous=session.continuous,
-                             discrete=session.discrete, device=self.device_)
+                             discrete=session.discrete, segments=session.segments,
+                             device=self.device_)
 
     def make_loader(self, sessions: list[SessionData], num_steps: int, seed: int | None,
                     batch_size: int | None = None, encoder: torch.nn.Module | None = None):
@@ -281,16 +287,20 @@ class CEBRA(TransformerMixin, BaseEstimator):
             dataset, num_steps, batch_size, conditional=conditional if kind != "time" else "time",
             time_offset=offset, delta=self.delta, seed=seed)
 
-    def _prepare(self, X, y: tuple) -> tuple[list[SessionData], bool]:
+    def _prepare(self, X, y: tuple, segments=None) -> tuple[list[SessionData], bool]:
         y = tuple(label for label in y if label is not None)  # fit(X, None): no labels
         multi = is_multisession(X)
         if multi:
-            return check_sessions(X, y), True
+            return check_sessions(X, y, segments), True
         if isinstance(X, (list, tuple)) and any(np.ndim(x) >= 2 for x in X):
             raise ValueError("X looks like a list of sessions, but not every entry is a "
                              "2-D (time, neurons) array.")
-        neural = check_neural(X)
-        return [split_labels(neural, y)], False
+        return [check_session(X, y, segments)], False
+
+    def _check_segments_fit(self, sessions: list[SessionData]) -> None:
+        """Warn about / refuse segments too short for the model's receptive field."""
+        for session in sessions:
+            check_segment_coverage(session.segments, len(self.offset_), session.segments_name)
 
     def _check_batch_size(self, sessions: list[SessionData]) -> None:
         if self.batch_size is None:
@@ -315,17 +325,24 @@ class CEBRA(TransformerMixin, BaseEstimator):
                              f"{sessions[0].label_kind} labels.")
 
     # -- training ------------------------------------------------------------------------
-    def fit(self, X, *y, adapt: bool = False, callback=None, callback_frequency: int | None = None,
+    def fit(self, X, *y, segments=None, adapt: bool = False, callback=None,
+            callback_frequency: int | None = None,
             checkpoint_dir: str | os.PathLike | None = None,
             checkpoint_frequency: int | None = None) -> "CEBRA":
         """Train a new model on ``X`` (and labels ``y``).
 
         Parameters
         ----------
-        X : (time, neurons) or list of such arrays (multi-session)
-            Neural data.
+        X : (time, neurons), (trials, time, neurons), or a list of those (multi-session)
+            Neural data. Trial-structured input is trained as concatenated trials,
+            one segment per trial.
         *y : (time,) int or (time,) / (time, dims) float, or lists per session
-            Discrete and/or continuous labels.
+            Discrete and/or continuous labels; ``(trials, time[, dims])`` with 3-D ``X``.
+        segments : (time,) int, or a list of those (or None) per session
+            Segment ids, e.g. the trial of each sample: a seam lies between
+            consecutive samples whose ids differ, and no window of the model and
+            no positive sample crosses one. Samples of segments shorter than the
+            model's receptive field are not used (with a warning).
         adapt
             Keep the trained model, replace its input layer for ``X``'s neuron
             count and train only that layer for ``max_adapt_iterations`` steps.
@@ -337,28 +354,31 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         if adapt:
-            return self._adapt(X, *y, callback=callback, callback_frequency=callback_frequency)
-        sessions, multi = self._prepare(X, y)
+            return self._adapt(X, *y, segments=segments, callback=callback,
+                               callback_frequency=callback_frequency)
+        sessions, multi = self._prepare(X, y, segments)
         self._check_batch_size(sessions)
         self._build(sessions, multi)
+        self._check_segments_fit(sessions)
         return self._train(sessions, self.max_iterations, callback, callback_frequency,
                            checkpoint_dir, checkpoint_frequency)
 
-    def partial_fit(self, X, *y, callback=None,
+    def partial_fit(self, X, *y, segments=None, callback=None,
                     callback_frequency: int | None = None) -> "CEBRA":
         """Continue training the current model on the data given now.
 
         The first call initialises the model; later calls keep its parameters and
         optimiser state and train ``max_iterations`` steps on the new ``X`` / ``y``
-        (same neuron count and kind of labels).
+        (same neuron count and kind of labels). ``segments`` as in :meth:`fit`.
         """
         self._validate_params()
-        sessions, multi = self._prepare(X, y)
+        sessions, multi = self._prepare(X, y, segments)
         self._check_batch_size(sessions)
         if not hasattr(self, "solver_"):
             self._build(sessions, multi)
         else:
             self._check_compatible(sessions, multi)
+        self._check_segments_fit(sessions)
         return self._train(sessions, self.max_iterations, callback, callback_frequency)
 
     def _train(self, sessions: list[SessionData], num_steps: int, callback,
@@ -382,11 +402,12 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """The ``_seeded`` stream of the current training call's dropout masks."""
         return 1000 + self._fit_calls
 
-    def _adapt(self, X, *y, callback=None, callback_frequency=None) -> "CEBRA":
+    def _adapt(self, X, *y, segments=None, callback=None, callback_frequency=None) -> "CEBRA":
         check_is_fitted(self, "solver_", msg="adapt=True needs a fitted model: call fit first.")
         if self.num_sessions_ is not None:
             raise ValueError("adapt=True is only implemented for single-session models.")
-        sessions, multi = self._prepare(X, y)
+        sessions, multi = self._prepare(X, y, segments)
+        self._check_segments_fit(sessions)
         if multi:
             raise ValueError("adapt=True takes one recording, not a list of sessions.")
         model = self.solver_.model
@@ -419,25 +440,50 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return self
 
     # -- inference -----------------------------------------------------------------------
-    def transform(self, X, batch_size: int | None = None,
-                  session_id: int | None = None) -> np.ndarray:
+    def transform(self, X, batch_size: int | None = None, session_id: int | None = None,
+                  segments=None) -> np.ndarray:
         """Embed ``X (time, neurons)`` -> ``(time, output_dimension)``.
 
         Parameters
         ----------
+        X : (time, neurons) or (trials, time, neurons)
+            Neural data; trials give ``(trials, time, output_dimension)``, each trial
+            embedded on its own.
         batch_size
             Time steps per forward pass (bounds memory; same result).
         session_id
             For multi-session models, whose encoder to use (0..num_sessions-1).
+        segments : (time,) int, optional
+            Segment ids as in :meth:`fit`: each segment is embedded with its own edge
+            padding, so no window mixes two segments. Without
+            ``pad_before_transform`` each segment gives ``len - receptive field + 1``
+            rows.
         """
         check_is_fitted(self, "solver_")
+        if is_multisession(X):
+            raise ValueError(f"transform embeds one recording at a time, got a list of "
+                             f"{len(X)}: call transform(X[i], session_id=i) per session.")
+        trials = None
+        if ndim(X) == 3:
+            if segments is not None:
+                raise ValueError("segments was given with trial-structured X (trials, time, "
+                                 "neurons), where each trial is one segment; pass X as (time, "
+                                 "neurons) to give segment ids.")
+            trials = np.shape(X)[0]
+            X, _, segments = flatten_trials(X, ())
         neural = check_neural(X)
+        segments = check_segments(segments, len(neural),
+                                  "segments" if trials is None else "X (trials)")
         if self.num_sessions_ is None:
             if session_id not in (None, 0):
                 raise ValueError(f"session_id={session_id} given for a single-session model; "
                                  "leave it out (or use 0).")
             expected = self.n_features_in_
         else:
+            if session_id is not None and (isinstance(session_id, bool) or not isinstance(
+                    session_id, (int, np.integer))):
+                raise TypeError(f"session_id must be an integer session index, got "
+                                f"{session_id!r}.")
             self.solver_._encoder(session_id)  # validates session_id
             expected = self.n_features_in_[int(session_id)]
         if neural.shape[1] != expected:
@@ -446,16 +492,28 @@ class CEBRA(TransformerMixin, BaseEstimator):
                              f"{'' if session_id is None else f' of session {session_id}'}).")
         if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        embedding = self.solver_.transform(torch.from_numpy(neural), session_id=session_id,
-                                           batch_size=batch_size,
-                                           pad_before_transform=self.pad_before_transform)
-        return embedding.cpu().numpy()
+        bounds = [(0, len(neural))] if segments is None else segment_bounds(segments)
+        if not self.pad_before_transform and segments is not None:
+            short = sum(stop - start < len(self.offset_) for start, stop in bounds)
+            if short:
+                raise ValueError(f"{'segments' if trials is None else 'X (trials)'}: {short} "
+                                 f"segment(s) are shorter than the model's receptive field of "
+                                 f"{len(self.offset_)} samples and cannot be embedded without "
+                                 "padding; use pad_before_transform=True.")
+        recording = torch.from_numpy(neural)
+        parts = [self.solver_.transform(recording[start:stop], session_id=session_id,
+                                        batch_size=batch_size,
+                                        pad_before_transform=self.pad_before_transform).cpu()
+                 for start, stop in bounds]
+        embedding = (parts[0] if len(parts) == 1 else torch.cat(parts)).numpy()
+        return embedding if trials is None else embedding.reshape(trials, -1,
+                                                                   embedding.shape[1])
 
     def fit_transform(self, X, *y, **fit_params) -> np.ndarray:
         """``fit(X, *y)`` then ``transform(X)``; ``y=`` (scikit-learn style) adds a label."""
         if "y" in fit_params:
             y = (*y, fit_params.pop("y"))
-        return self.fit(X, *y, **fit_params).transform(X)
+        return self.fit(X, *y, **fit_params).transform(X, segments=fit_params.get("segments"))
 
     def to(self, device: str) -> "CEBRA":
         """Move the fitted model to ``device``."""
@@ -486,8 +544,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
                 "fit_calls": getattr(self, "_fit_calls", 0),
                 "num_negatives_": getattr(self, "num_negatives_", None)})
             payload["state"] = _to_cpu(self.solver_.state_dict())
-        with atomic_write(path) as tmp:
-            torch.save(payload, tmp)
+        save_torch(payload, path)  # same estimator, same bytes
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | None = None) -> "CEBRA":
@@ -510,16 +567,33 @@ class CEBRA(TransformerMixin, BaseEstimator):
                                  f"{(str(error).splitlines() or [type(error).__name__])[0][:300]}") from None
         if not isinstance(payload, dict) or "meta" not in payload:
             raise ValueError(f"{path} is not a cebra_pipe model file (no metadata).")
-        meta = json.loads(payload["meta"])
+        meta = _json_field(payload, "meta", path)
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{path} has format {meta.get('format')!r}, expected {_FORMAT!r}.")
-        params = meta["params"]
-        params["optimizer_kwargs"] = _tuple_pairs(params["optimizer_kwargs"])
+        estimator = cls(**_saved_params(meta, set(cls().get_params()), path))
         if map_location is not None:
-            params["device"] = map_location
-        estimator = cls(**params)
+            estimator.device = map_location
+        try:
+            estimator._validate_params()
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"Refusing to load {path}: field 'meta.params' holds invalid "
+                             f"parameters: {err}") from None
         if "fitted" in payload:
-            estimator._restore(json.loads(payload["fitted"]), payload["state"])
+            fitted = _json_field(payload, "fitted", path)
+            missing = sorted({"n_features_in_", "num_sessions_", "label_kind_", "label_dims_",
+                              "offset_", "fit_calls"} - set(fitted))
+            if missing:
+                raise ValueError(f"Refusing to load {path}: field 'fitted' lacks {missing}.")
+            state = payload.get("state")
+            _check_finite_state(state, path)
+            try:
+                estimator._restore(fitted, state)
+            except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+                detail = " ".join(line.strip() for line in str(err).splitlines()[:3])[:400] \
+                    or type(err).__name__
+                raise ValueError(f"Refusing to load {path}: field 'state' does not match the "
+                                 f"architecture its fields 'meta.params' and 'fitted' describe "
+                                 f"({type(err).__name__}: {detail}).") from None
         return estimator
 
     def _restore(self, fitted: dict, state: dict) -> None:
@@ -570,6 +644,63 @@ def _replace_input_layer(model: torch.nn.Module, num_neurons: int) -> torch.nn.M
                 model.num_input = num_neurons
             return layer
     raise ValueError(f"{type(model).__name__} has no Conv1d or Linear input layer to adapt.")
+
+
+def _check_finite_positive(name: str, value, allow_none: bool = False) -> None:
+    """``value`` must be a finite real number > 0 (or None when ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0"
+                         f"{' or None' if allow_none else ''}, got {value!r}.")
+
+
+def _json_field(payload: dict, field: str, path: Path) -> dict:
+    """``payload[field]`` parsed as a JSON object, or a ValueError naming file and field."""
+    text = payload.get(field)
+    try:
+        value = json.loads(text) if isinstance(text, (str, bytes)) else None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Refusing to load {path}: field '{field}' is not valid JSON "
+                         f"({err}).") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"Refusing to load {path}: field '{field}' must be a JSON object, got "
+                         f"{type(text).__name__}.")
+    return value
+
+
+def _saved_params(meta: dict, known: set, path: Path) -> dict:
+    """The estimator parameters stored in a model file's ``meta``, checked by name."""
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        raise ValueError(f"Refusing to load {path}: field 'meta.params' is missing or not an "
+                         "object.")
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"Refusing to load {path}: field 'meta.params' has unknown "
+                         f"parameter(s) {unknown}.")
+    params = dict(params)
+    if "optimizer_kwargs" in params:
+        params["optimizer_kwargs"] = _tuple_pairs(params["optimizer_kwargs"])
+    return params
+
+
+def _check_finite_state(state, path: Path, prefix: str = "state") -> None:
+    """Every floating tensor in ``state`` (nested dicts/lists) must be finite; a model
+    file with NaN or infinite weights is refused, naming the tensor."""
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not bool(torch.isfinite(state).all()):
+            raise ValueError(f"Refusing to load {path}: field '{prefix}' holds NaN or "
+                             "infinite values (was it saved from a diverged fit?).")
+    elif isinstance(state, dict):
+        for key, value in state.items():
+            if prefix == "state" and key in ("loss", "log", "valid"):
+                continue  # training records, not weights
+            _check_finite_state(value, path, f"{prefix}.{key}")
+    elif isinstance(state, (list, tuple)):
+        for i, value in enumerate(state):
+            _check_finite_state(value, path, f"{prefix}.{i}")
 
 
 def _jsonable(value):

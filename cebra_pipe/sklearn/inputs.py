@@ -2,12 +2,16 @@
 
 Float label arrays are continuous (concatenated column-wise); one 1-D integer
 array is discrete. A multi-session fit takes a list of recordings and, per label,
-a list with one array per session.
+a list with one array per session. Segment ids mark seams (trial or session-part
+boundaries) that no window and no positive may cross; trial-structured input
+``(trials, time, neurons)`` is flattened with one segment per trial.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import warnings
 
 import numpy as np
 import scipy.sparse
@@ -20,11 +24,16 @@ _MAX_CATEGORIES_IN_FLOAT = 16
 
 @dataclass
 class SessionData:
-    """One validated recording: neural ``(time, neurons)``, labels or None."""
+    """One validated recording: neural ``(time, neurons)``, labels, segment ids or None.
+
+    ``segments_name`` is the argument the segment ids came from (for messages).
+    """
 
     neural: np.ndarray
     continuous: np.ndarray | None = None
     discrete: np.ndarray | None = None
+    segments: np.ndarray | None = None
+    segments_name: str = "segments"
 
     @property
     def label_kind(self) -> str:
@@ -43,7 +52,11 @@ def as_array(data, name: str) -> np.ndarray:
     if scipy.sparse.issparse(data):
         raise TypeError(f"{name} is a sparse matrix ({type(data).__name__}); sparse input is "
                         f"not supported, pass dense data ({name}.toarray()).")
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data)
+    except ValueError as error:  # nested lists of different lengths
+        raise ValueError(f"{name} is ragged: its rows have different lengths, so it is not a "
+                         f"rectangular array ({str(error).splitlines()[0]}).") from None
     if array.dtype == object:  # e.g. numbers in an object column: infer their type
         inferred = np.asarray(array.tolist())
         if inferred.dtype == bool or np.issubdtype(inferred.dtype, np.number):
@@ -63,6 +76,13 @@ def as_array(data, name: str) -> np.ndarray:
     return array
 
 
+def ndim(data) -> int:
+    """Dimensions of array-like ``data``, read from its ``shape`` when it has one
+    (``np.ndim`` dispatches to ``__array_function__``, which some array types refuse)."""
+    shape = getattr(data, "shape", None)
+    return len(shape) if shape is not None else np.asarray(data).ndim
+
+
 def check_neural(data, name: str = "X") -> np.ndarray:
     """A finite ``(time, neurons)`` float32 array with both dimensions > 0."""
     array = as_array(data, name)
@@ -79,7 +99,18 @@ def check_neural(data, name: str = "X") -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values "
                          f"({int((~np.isfinite(array)).sum())} entries).")
+    _check_float32_range(array, name)
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _check_float32_range(array: np.ndarray, name: str) -> None:
+    """Finite values too large for float32 (the model's precision) would become inf."""
+    if array.dtype.itemsize > 4 or array.dtype.kind in "iu":
+        peak, limit = float(np.abs(array).max()), float(np.finfo(np.float32).max)
+        if peak > limit:
+            raise ValueError(f"{name} has values up to {peak:.3g}, beyond the float32 range "
+                             f"(+-{limit:.3g}) the model computes in; "
+                             "rescale it (e.g. z-score each neuron).")
 
 
 def _check_label(label, name: str, length: int) -> np.ndarray:
@@ -132,28 +163,131 @@ def split_labels(neural: np.ndarray, labels: tuple, prefix: str = "y") -> Sessio
                        discrete=discrete[0] if discrete else None)
 
 
+def check_segments(segments, length: int, name: str = "segments") -> np.ndarray | None:
+    """Segment ids ``(time,)`` int64 (``None`` stays ``None``).
+
+    A seam lies between consecutive samples whose ids differ; ids need not be sorted
+    or unique per run.
+    """
+    if segments is None:
+        return None
+    array = as_array(segments, name)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer segment ids (e.g. trial numbers), got "
+                        f"dtype {array.dtype}; pass {name}.astype(int) if the values are "
+                        "whole numbers.")
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (time,), got shape {array.shape}.")
+    if len(array) != length:
+        raise ValueError(f"{name} has {len(array)} samples but the neural data has {length}; "
+                         "they must have the same length.")
+    return array.astype(np.int64)
+
+
+def segment_lengths(segments: np.ndarray) -> np.ndarray:
+    """Lengths ``(runs,)`` of the runs of equal ids in ``segments (time,)``."""
+    edges = np.flatnonzero(np.diff(segments)) + 1
+    return np.diff(np.concatenate([[0], edges, [len(segments)]]))
+
+
+def segment_bounds(segments: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of equal ids in ``segments (time,)``."""
+    lengths = segment_lengths(segments)
+    stops = np.cumsum(lengths)
+    return list(zip((stops - lengths).tolist(), stops.tolist()))
+
+
+def check_segment_coverage(segments: np.ndarray | None, receptive_field: int,
+                           name: str = "segments") -> None:
+    """Warn about segments shorter than the model's receptive field (their samples never
+    enter a window); raise if no segment is long enough."""
+    if segments is None:
+        return
+    lengths = segment_lengths(segments)
+    short = lengths < receptive_field
+    if short.all():
+        raise ValueError(f"{name}: every one of the {len(lengths)} segments is shorter than "
+                         f"the model's receptive field of {receptive_field} samples (longest: "
+                         f"{int(lengths.max())}), so no sample can be used without crossing a "
+                         "seam. Use longer segments or a model with a smaller receptive field.")
+    if short.any():
+        warnings.warn(f"{name}: {int(short.sum())} of {len(lengths)} segments are shorter than "
+                      f"the model's receptive field of {receptive_field} samples; their "
+                      f"{int(lengths[short].sum())} samples are not used for training.",
+                      UserWarning, stacklevel=4)
+
+
+def flatten_trials(X, labels: tuple, name: str = "X",
+                   prefix: str = "y") -> tuple[np.ndarray, tuple, np.ndarray]:
+    """Concatenate trials of ``X (trials, time, neurons)`` and of each label ``(trials,
+    time[, dims])``; returns ``(neural (trials*time, neurons), labels, segments)`` with
+    one segment id per trial."""
+    array = as_array(X, name)
+    if array.ndim != 3 or 0 in array.shape:
+        raise ValueError(f"{name} must be 3-D (trials, time, neurons) with all sizes > 0 for "
+                         f"trial-structured input, got shape {array.shape}.")
+    trials, steps = array.shape[:2]
+    flat = []
+    for i, label in enumerate(labels):
+        label = as_array(label, f"{prefix}[{i}]")
+        if label.shape[:2] != (trials, steps) or label.ndim > 3:
+            raise ValueError(f"{prefix}[{i}] has shape {label.shape}, but {name} holds "
+                             f"{trials} trials of {steps} time steps: trial-structured labels "
+                             "must be (trials, time) or (trials, time, dims).")
+        flat.append(label.reshape(trials * steps, *label.shape[2:]))
+    segments = np.repeat(np.arange(trials, dtype=np.int64), steps)
+    return array.reshape(trials * steps, array.shape[2]), tuple(flat), segments
+
+
+def check_session(X, labels: tuple, segments=None, name: str = "X", prefix: str = "y",
+                  segments_name: str = "segments") -> SessionData:
+    """Validate one recording ``(time, neurons)`` or trials ``(trials, time, neurons)``,
+    its labels and segment ids."""
+    if ndim(X) == 3:
+        if segments is not None:
+            raise ValueError(f"{segments_name} was given with trial-structured {name} "
+                             f"(trials, time, neurons), where each trial is one segment; "
+                             f"pass {name} as (time, neurons) to give segment ids.")
+        X, labels, segments = flatten_trials(X, labels, name, prefix)
+        segments_name = f"{name} (trials)"
+    neural = check_neural(X, name)
+    session = split_labels(neural, labels, prefix=prefix)
+    session.segments = check_segments(segments, len(neural), segments_name)
+    session.segments_name = segments_name
+    return session
+
+
 def is_multisession(X) -> bool:
-    """A list/tuple of recordings (rather than one 2-D array)."""
+    """A list/tuple of recordings (rather than one array): each ``(time, neurons)`` or
+    ``(trials, time, neurons)``."""
     return isinstance(X, (list, tuple)) and len(X) > 0 and all(
-        np.ndim(x) == 2 or (isinstance(x, torch.Tensor) and x.dim() == 2) for x in X)
+        ndim(x) in (2, 3) for x in X)
 
 
-def check_sessions(X, labels: tuple) -> list[SessionData]:
-    """Validate a multi-session fit: ``X`` a list, each label a list per session."""
-    sessions = [check_neural(x, f"X[{i}]") for i, x in enumerate(X)]
-    per_session: list[list] = [[] for _ in sessions]
+def check_sessions(X, labels: tuple, segments=None) -> list[SessionData]:
+    """Validate a multi-session fit: ``X`` a list, each label and ``segments`` (if given)
+    a list per session."""
+    if segments is not None and (not isinstance(segments, (list, tuple))
+                                 or len(segments) != len(X)):
+        count = f" of {len(segments)}" if isinstance(segments, (list, tuple)) else ""
+        raise ValueError(f"Multi-session training: segments must be a list with one (time,) "
+                         f"array (or None) per session ({len(X)}), got "
+                         f"{type(segments).__name__}{count}.")
+    per_session: list[list] = [[] for _ in X]
     for j, label in enumerate(labels):
         if not isinstance(label, (list, tuple)):
             raise ValueError(f"Multi-session training: label argument {j} must be a list "
-                             f"with one array per session ({len(sessions)}), got "
+                             f"with one array per session ({len(X)}), got "
                              f"{type(label).__name__}.")
-        if len(label) != len(sessions):
-            raise ValueError(f"Multi-session training: {len(sessions)} sessions but label "
+        if len(label) != len(X):
+            raise ValueError(f"Multi-session training: {len(X)} sessions but label "
                              f"argument {j} has {len(label)} entries.")
         for i, entry in enumerate(label):
             per_session[i].append(entry)
-    data = [split_labels(x, tuple(y), prefix=f"y[session {i}]")
-            for i, (x, y) in enumerate(zip(sessions, per_session))]
+    data = [check_session(x, tuple(y), None if segments is None else segments[i],
+                          name=f"X[{i}]", prefix=f"y[session {i}]",
+                          segments_name=f"segments[{i}]")
+            for i, (x, y) in enumerate(zip(X, per_session))]
     kinds = {d.label_kind for d in data}
     if len(kinds) > 1:
         raise ValueError(f"All sessions must have the same kind of labels, got {sorted(kinds)}.")

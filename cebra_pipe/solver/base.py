@@ -12,20 +12,67 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cebra_pipe.io import atomic_write
+from cebra_pipe.io import save_torch
 from cebra_pipe.models import time_major
 
 LOG_KEYS = ("pos", "neg", "total", "temperature")
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
+_log = logging.getLogger("cebra_pipe")
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite; the message gives the step and loss."""
+
+
+def check_losses(losses: Sequence[float], first_step: int, who: str = "training") -> None:
+    """Raise :class:`TrainingDivergedError` at the first non-finite value of ``losses``.
+
+    ``losses[i]`` is the loss of step ``first_step + i``. Called where the statistics
+    are read back anyway (every ``sync_every`` steps), so it adds no device sync.
+    """
+    for offset, loss in enumerate(losses):
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"{who} diverged: the loss is {loss} at step {first_step + offset}; stopped "
+                "without saving a model. Lower learning_rate (or raise temperature) and rerun.")
+
+
+def newest_checkpoint(directory: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable ``checkpoint_<step>.pt`` in ``directory`` and its state.
+
+    A checkpoint that cannot be read (empty, truncated, corrupt, not a checkpoint) is
+    renamed to ``<name>.corrupt``, named in a warning on the ``cebra_pipe`` logger, and
+    the next older one is tried, so a damaged file never blocks a rerun.
+    """
+    directory = Path(directory)
+    found = sorted(p for p in directory.glob("checkpoint_*.pt") if _CHECKPOINT.search(p.name)) \
+        if directory.is_dir() else []
+    for path in reversed(found):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or not {"step", "loader", "model"} <= set(state):
+                raise ValueError("not a cebra_pipe checkpoint")
+            return path, state
+        except Exception as err:  # noqa: BLE001 - any failure to read means "unusable"
+            aside = path.with_name(path.name + ".corrupt")
+            os.replace(path, aside)
+            detail = (str(err).splitlines() or [type(err).__name__])[0][:200]
+            _log.warning("checkpoint '%s' cannot be read (%s: %s); set aside as '%s', "
+                         "resuming from an older checkpoint or from the start.", path,
+                         type(err).__name__, detail, aside)
+    return None
 
 
 class Solver:
@@ -145,6 +192,7 @@ class Solver:
         if len(stats) == 0:
             return
         rows = stats.tolist()
+        check_losses([row[2] for row in rows], len(self.history) + 1)
         for row in rows:
             for key, value in zip(LOG_KEYS, row):
                 self.log[key].append(value)
@@ -186,21 +234,21 @@ class Solver:
         """Write ``checkpoint_<step>.pt`` atomically and drop older checkpoints."""
         directory = Path(directory)
         path = directory / f"checkpoint_{step:08d}.pt"
-        with atomic_write(path) as tmp:
-            # torch's global RNG drives dropout: without it a resumed run would diverge.
-            torch.save({**self.state_dict(), "step": step, "loader": loader.state_dict(),
-                        "torch_rng": torch.get_rng_state(), **_cuda_rng_state()}, tmp)
+        # torch's global RNG drives dropout: without it a resumed run would diverge.
+        save_torch({**self.state_dict(), "step": step, "loader": loader.state_dict(),
+                    "torch_rng": torch.get_rng_state(), **_cuda_rng_state()}, path)
         for old in directory.glob("checkpoint_*.pt"):
             if old != path and _CHECKPOINT.search(old.name):
                 old.unlink(missing_ok=True)
         return path
 
     def load_checkpoint(self, directory: str | os.PathLike, loader) -> int:
-        """Restore the newest checkpoint in ``directory``; returns its step (0 if none)."""
-        found = sorted(Path(directory).glob("checkpoint_*.pt")) if Path(directory).is_dir() else []
-        if not found:
+        """Restore the newest readable checkpoint in ``directory`` (unreadable ones are set
+        aside, see :func:`newest_checkpoint`); returns its step (0 if none)."""
+        newest = newest_checkpoint(directory)
+        if newest is None:
             return 0
-        state = torch.load(found[-1], map_location="cpu", weights_only=True)
+        _, state = newest
         self.load_state_dict(state)
         loader.load_state_dict(state["loader"])
         torch.set_rng_state(state["torch_rng"])

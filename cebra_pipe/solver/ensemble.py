@@ -65,7 +65,7 @@ from tqdm.auto import tqdm
 
 from cebra_pipe.data.datatypes import Batch
 from cebra_pipe.models import criterions
-from cebra_pipe.solver.base import LOG_KEYS, Solver
+from cebra_pipe.solver.base import LOG_KEYS, Solver, check_losses
 from cebra_pipe.solver.multi_session import MultiSessionSolver
 
 BACKENDS = ("auto", "vmap", "loop")
@@ -602,6 +602,9 @@ class _Run:
         if len(stats) == 0:
             return
         rows = stats.tolist()  # the only host read: every sync_every steps
+        for k, solver in enumerate(solvers):
+            check_losses([row[k][2] for row in rows], len(solver.history) + 1,
+                         f"training of ensemble member {k}")
         for k, solver in enumerate(solvers):
             for row in rows:
                 for key, value in zip(LOG_KEYS, row[k]):

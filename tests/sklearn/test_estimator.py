@@ -770,7 +770,7 @@ _N = make_data(T=100, neurons=5)[0]
     (_N[:, 0], (), ValueError, r"X must be 2-D \(time, neurons\), got shape \(100,\)"),
     (np.zeros((0, 5)), (), ValueError, r"X is empty: 0 sample\(s\)"),
     (np.zeros((100, 0)), (), ValueError, r"X is empty: 0 feature\(s\)"),
-    (np.zeros((2, 3, 4)), (), ValueError, "X must be 2-D"),
+    (np.zeros((2, 3, 4, 5)), (), ValueError, "X must be 2-D"),  # 3-D: trials
     (np.where(_N > 0.9, np.nan, _N), (), ValueError, "X contains NaN or infinite values"),
     (np.where(_N > 0.9, np.inf, _N), (), ValueError, "X contains NaN or infinite values"),
     (np.array([["a", "b"]] * 100), (), TypeError, "X must be numeric"),
