@@ -21,7 +21,8 @@ from cebra_pipe.hypothesis.stats import (adjust_p_values, compare_groups, sign_f
                                          smallest_p_value)
 
 __all__ = ["ENCODED", "NOT_SUPPORTED", "SESSION_COLUMNS", "combine_seeds", "session_table",
-           "cohort_table", "group_table", "plot_null_distributions", "verdict_table"]
+           "cohort_table", "group_table", "plot_null_distributions", "verdict_table",
+           "method_note", "summary_paragraph"]
 
 ENCODED, NOT_SUPPORTED = "encoded", "not supported"
 SESSION_COLUMNS = ["animal", "session", "model", "label_set", "target", "metric", "unit",
@@ -217,3 +218,56 @@ def plot_null_distributions(tests: Sequence[Mapping[str, Any]], title: str = "")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _nulls_phrase(table: Any) -> str:
+    kinds = ", ".join(sorted({str(k).replace("_", " ") for k in table["null_kind"]}))
+    nulls = sorted({int(n) for n in table["num_nulls"]})
+    shift = ""
+    if "min_shift" in table and "circular" in kinds:
+        shift = f" (held-out labels rotated in time by at least {int(table['min_shift'].min())} samples)"
+    return (f"{'/'.join(map(str, nulls))} {kinds} null(s) per model{shift}; the smallest "
+            f"attainable p-value is {min(smallest_p_value(n) for n in nulls):.4f}")
+
+
+def method_note(table: Any) -> str:
+    """A paragraph saying how the tests of a session table were done."""
+    if table.empty:
+        return "*No label-set models were tested.*"
+    correction = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg-corrected",
+                  "none": "uncorrected"}.get(str(table["correction"].iloc[0]), "corrected")
+    return (f"Each held-out score of the trained models (averaged over seeds) is compared with "
+            f"{_nulls_phrase(table)}. p = (1 + #nulls at least as good) / (1 + #nulls), "
+            f"{correction} across the label sets of the session; **encoded** when the "
+            f"corrected p < {float(table['alpha'].iloc[0]):g}. Effect = real - null median "
+            "(negative is better for errors). Baselines: the same kNN decoder on the smoothed "
+            "neural data (raw) and on its PCA with the embedding's dimension.")
+
+
+def summary_paragraph(table: Any, cohort: Any, groups: Any) -> str:
+    """A plain-language paragraph of the whole analysis for the top of the overview."""
+    if table.empty:
+        return "No label sets were tested (no CEBRA-Behavior models in the config)."
+    sessions = table[["animal", "session"]].drop_duplicates()
+    gof = table[table["metric"] == "gof_bits"]
+    parts = [f"We tested {table['label_set'].nunique()} label set(s) in {len(sessions)} "
+             f"session(s) of {table['animal'].nunique()} animal(s), with {_nulls_phrase(table)}."]
+    for (model, label_set), part in gof.groupby(["model", "label_set"]):
+        encoded = part[part["verdict"] == ENCODED]
+        parts.append(f"Label set **{label_set}** ({model} model) fits the held-out data better "
+                     f"than its nulls in {len(encoded)} of {len(part)} session(s).")
+    for _, row in cohort[cohort["metric"] == "gof_bits"].iterrows():
+        parts.append(f"In group {row['group']}, {int(row['animals_encoded'])} of "
+                     f"{int(row['num_animals'])} animal(s) support {row['label_set']}; the "
+                     f"sign-flip test across animals gives p = {row['sign_flip_p']:.3g} "
+                     f"({row['verdict']}; with {int(row['num_animals'])} animal(s) the "
+                     f"smallest possible p is {0.5 ** int(row['num_animals']):.3g}).")
+    tested = groups.dropna(subset=["p_value"]) if not groups.empty else groups
+    if tested.empty:
+        parts.append("No two groups with at least two animals each were compared.")
+    else:
+        gof_groups = tested[tested["metric"] == "gof_bits"]
+        significant = gof_groups[gof_groups["p_value"] < 0.05]
+        parts.append(f"{len(significant)} of {len(gof_groups)} between-group comparison(s) of "
+                     "goodness-of-fit effects have p < 0.05 (uncorrected).")
+    return " ".join(parts)

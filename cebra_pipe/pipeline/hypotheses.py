@@ -163,7 +163,7 @@ def session_main(argv: Sequence[str] | None = None) -> None:
             rows.append({"animal": session.meta["animal"], "session": session.meta["session"],
                          "model": variant["model"], "label_set": variant["label_set"],
                          **test.row(), "real_std": spread, "num_seeds": len(seeds),
-                         "null_kind": args.null_kind,
+                         "null_kind": args.null_kind, "min_shift": args.min_shift,
                          "baseline_raw": baselines.get(("raw", test.target, test.metric),
                                                        np.nan),
                          "baseline_pca": baselines.get(("pca", test.target, test.metric),

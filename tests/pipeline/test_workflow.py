@@ -53,6 +53,20 @@ def test_outputs_and_scores(ci_run):
     assert len(decoding[decoding["kind"] == "single"]) == 2 * 3 * 2 * 5
     controls = pd.read_csv(results / "tables" / "controls.tsv", sep="\t")
     assert set(controls["label_set"]) == {"position"}
+    hypotheses = pd.read_csv(results / "tables" / "hypotheses.tsv", sep="\t")
+    assert {"animal", "session", "model", "label_set", "metric", "real", "null_median",
+            "effect", "p_value", "p_adjusted", "verdict", "num_nulls", "min_p"} \
+        <= set(hypotheses.columns)
+    # sessions x (gof_bits, r2, median_abs_error) of the one label set's model
+    assert len(hypotheses) == 2 * 3 and set(hypotheses["label_set"]) == {"position"}
+    assert set(hypotheses["verdict"]) <= {"encoded", "not supported"}
+    assert (hypotheses["num_nulls"] == 200).all() and (hypotheses["p_value"] >= 1 / 201).all()
+    decoded = hypotheses[hypotheses["metric"] != "gof_bits"]
+    assert decoded[["baseline_raw", "baseline_pca"]].notna().all().all()
+    cohort = pd.read_csv(results / "tables" / "hypotheses_cohort.tsv", sep="\t")
+    assert set(cohort["group"]) == {"cohort"} and (cohort["num_animals"] == 2).all()
+    for animal in ("rat1", "rat2"):
+        assert (results / "hypotheses" / animal / "s1.png").stat().st_size > 10_000
     consistency = pd.read_csv(results / "tables" / "consistency.tsv", sep="\t")
     assert {"runs", "sessions"} <= set(consistency["between"])
     assert set(consistency[consistency["between"] == "sessions"]["kind"]) == {"single", "multi"}
