@@ -25,10 +25,13 @@ _ATTRIBUTES = {
     "plot_temperature": "cebra_pipe.plot",
     "plot_consistency": "cebra_pipe.plot",
     "compare_models": "cebra_pipe.plot",
+    "plot_overview": "cebra_pipe.plot",
+    "align_embeddings": "cebra_pipe.integrations.sklearn.helpers",
+    "ensemble_embeddings": "cebra_pipe.integrations.sklearn.helpers",
 }
 
-_SUBMODULES = {"data", "datasets", "decoders", "grid_search", "models", "pipeline", "plot",
-               "registry", "sklearn", "solver"}
+_SUBMODULES = {"compat", "data", "datasets", "decoders", "grid_search", "integrations",
+               "models", "pipeline", "plot", "registry", "sklearn", "solver"}
 
 __all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES)
 

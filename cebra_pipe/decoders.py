@@ -11,7 +11,9 @@ Both take ``embedding : (time, dims)`` and ``labels : (time,)`` or ``(time, n_la
 
 from __future__ import annotations
 
+import itertools
 import numbers
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ import sklearn.neighbors
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["KNNDecoder", "L1LinearRegressor"]
+__all__ = ["Decoder", "KNNDecoder", "L1LinearRegressor"]
 
 
 def _to_numpy(values: Any) -> np.ndarray:
@@ -94,7 +96,28 @@ def _is_discrete(labels: np.ndarray) -> bool:
     return np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool
 
 
-class KNNDecoder(BaseEstimator):
+class Decoder(BaseEstimator):
+    """Base class of decoders: ``fit(X, y)``, ``predict(X)``, ``score(X, y)`` and a grid
+    of hyperparameters to try (:meth:`iter_hyperparams`)."""
+
+    #: Hyperparameter values :meth:`iter_hyperparams` combines (name -> values).
+    hyperparams: dict[str, tuple] = {}
+
+    @classmethod
+    def iter_hyperparams(cls) -> Iterator[dict[str, Any]]:
+        """Every combination of :attr:`hyperparams`, as keyword dicts for the decoder.
+
+        Yields
+        ------
+        dict
+            E.g. ``{"n_neighbors": 1, "metric": "cosine"}`` for :class:`KNNDecoder`.
+        """
+        names = list(cls.hyperparams)
+        for values in itertools.product(*(cls.hyperparams[n] for n in names)):
+            yield dict(zip(names, values))
+
+
+class KNNDecoder(Decoder):
     """k-nearest-neighbours decoder from an embedding to labels.
 
     Float labels are decoded by regression (averaging the neighbours' labels,
@@ -112,6 +135,10 @@ class KNNDecoder(BaseEstimator):
     is_classifier_ : whether the labels were treated as classes.
     n_features_in_ : embedding dimensionality seen in ``fit``.
     """
+
+    # Neighbourhood sizes 1, 4, 9, ..., 49 with the cosine metric (as the reference).
+    hyperparams = {"n_neighbors": tuple(int(k) ** 2 for k in range(1, 8)),
+                   "metric": ("cosine",)}
 
     def __init__(self, n_neighbors: int = 3, metric: str = "cosine") -> None:
         self.n_neighbors = n_neighbors
@@ -200,7 +227,7 @@ class KNNDecoder(BaseEstimator):
         return embedding
 
 
-class L1LinearRegressor(BaseEstimator, RegressorMixin):
+class L1LinearRegressor(Decoder, RegressorMixin):
     """Linear decoder with L1 regularisation (Lasso).
 
     Parameters
@@ -213,6 +240,8 @@ class L1LinearRegressor(BaseEstimator, RegressorMixin):
     estimator_ : the fitted ``sklearn.linear_model.Lasso``.
     n_features_in_ : embedding dimensionality seen in ``fit``.
     """
+
+    hyperparams = {"alpha": (0.001, 0.01, 0.1, 1.0, 10.0)}
 
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = alpha

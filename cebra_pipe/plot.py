@@ -32,7 +32,9 @@ __all__ = [
     "plot_embedding",
     "plot_embedding_interactive",
     "plot_loss",
+    "plot_overview",
     "plot_temperature",
+    "plot",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -562,3 +564,66 @@ def plot_consistency(
     if title is not None:
         ax.set_title(title)
     return ax
+
+
+def plot_overview(
+    model: Any,
+    X: npt.ArrayLike,
+    loss_kwargs: dict | None = None,
+    temperature_kwargs: dict | None = None,
+    embedding_kwargs: dict | None = None,
+    figsize: tuple[float, float] = (15, 4),
+    dpi: int = 100,
+) -> matplotlib.figure.Figure:
+    """Loss, temperature and the embedding of ``X`` of a fitted model, side by side.
+
+    Parameters
+    ----------
+    model : fitted estimator
+    X : (time, neurons) data to embed (coloured by time unless ``embedding_kwargs``
+        gives ``embedding_labels``)
+    loss_kwargs, temperature_kwargs, embedding_kwargs : forwarded to :func:`plot_loss`,
+        :func:`plot_temperature` and :func:`plot_embedding`
+    figsize, dpi : size of the figure
+
+    Returns
+    -------
+    The figure.
+    """
+    _state_dict(model, "plot_overview")  # a clear error for an unfitted model
+    embedding = _check_embedding(model.transform(X))
+    fig = plt.figure(figsize=figsize, dpi=dpi)
+    plot_loss(model, ax=fig.add_subplot(1, 3, 1), **(loss_kwargs or {}))
+    plot_temperature(model, ax=fig.add_subplot(1, 3, 2), **(temperature_kwargs or {}))
+    embedding_kwargs = {"embedding_labels": "time", **(embedding_kwargs or {})}
+    dims = len(embedding_kwargs.get("idx_order") or range(min(embedding.shape[1], 3)))
+    ax = fig.add_subplot(1, 3, 3, projection="3d" if dims == 3 else None)
+    plot_embedding(embedding, ax=ax, **embedding_kwargs)
+    return fig
+
+
+_SINGLE_PLOTS = {"loss": plot_loss, "temperature": plot_temperature}
+
+
+def plot(model: Any, which: str = "loss", X: npt.ArrayLike | None = None,
+         ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """One plot of a fitted model by name: ``"loss"``, ``"temperature"`` or
+    ``"embedding"`` (of ``X``, needed then).
+
+    Parameters
+    ----------
+    model : fitted estimator
+    which : the plot
+    X : (time, neurons) data to embed for ``which="embedding"``
+    ax : axes to draw on; a new figure if None
+    **kwargs : forwarded to the plot function
+    """
+    if which == "embedding":
+        if X is None:
+            raise ValueError("plot(which='embedding') needs X, the data to embed.")
+        _state_dict(model, "plot")
+        return plot_embedding(model.transform(X), ax=ax, **kwargs)
+    if which not in _SINGLE_PLOTS:
+        raise ValueError(f"plot: which must be 'loss', 'temperature' or 'embedding', "
+                         f"got {which!r}.")
+    return _SINGLE_PLOTS[which](model, ax=ax, **kwargs)

@@ -289,3 +289,12 @@ def test_knn_multi_column_integer_labels():
 def test_l1_bad_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):
         L1LinearRegressor(alpha=alpha).fit(np.ones((5, 2)), np.arange(5.0))
+
+
+def test_iter_hyperparams_gives_constructor_keywords():
+    grid = list(KNNDecoder.iter_hyperparams())
+    assert grid[0] == {"n_neighbors": 1, "metric": "cosine"}
+    assert len({g["n_neighbors"] for g in grid}) == len(grid)
+    for params in grid + list(L1LinearRegressor.iter_hyperparams()):
+        decoder = (KNNDecoder if "n_neighbors" in params else L1LinearRegressor)(**params)
+        assert decoder.get_params().items() >= params.items()

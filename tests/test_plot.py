@@ -390,3 +390,27 @@ def test_plot_consistency_bad_input():
         cebra.plot_consistency([0.5, 0.5], pairs, [0])
     with pytest.raises(ValueError, match="with itself"):
         cebra.plot_consistency([0.5, 0.5], [[0, 0], [1, 0]], [0, 1])
+
+
+# ---------------------------------------------------------------- overview / plot(which=)
+def test_plot_overview_has_loss_temperature_and_embedding_panels(tmp_path):
+    neural = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    model = cebra.CEBRA(max_iterations=5, batch_size=16, output_dimension=3, device="cpu",
+                        random_state=0).fit(neural)
+    fig = cebra.plot_overview(model, neural)
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    assert len(axes[0].get_lines()[0].get_ydata()) == 5  # one loss point per step
+    assert axes[2].name == "3d"
+    assert_png(axes[0], tmp_path / "overview.png")
+
+
+def test_plot_by_name_and_its_errors(embedding):
+    model = FittedModel()
+    assert len(cebra_plot.plot(model, which="temperature").get_lines()) == 1
+    with pytest.raises(ValueError, match="which must be 'loss', 'temperature' or"):
+        cebra_plot.plot(model, which="accuracy")
+    with pytest.raises(ValueError, match="needs X"):
+        cebra_plot.plot(model, which="embedding")
+    with pytest.raises(NotFittedError, match="plot_overview"):
+        cebra.plot_overview(UnfittedModel(), embedding)

@@ -3,8 +3,15 @@
 from cebra_pipe.data import multi_session, samplers, single_session
 from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
 from cebra_pipe.data.datatypes import Batch, BatchIndex, MultiSessionBatch, Offset
+from cebra_pipe.data.loaders import Loader
+from cebra_pipe.data.multi_session import (ContinuousMultiSessionDataLoader,
+                                           DiscreteMultiSessionDataLoader)
+from cebra_pipe.data.single_session import (ContinuousDataLoader, DiscreteDataLoader,
+                                            HybridDataLoader, MixedDataLoader)
 
-__all__ = ["Batch", "BatchIndex", "DatasetCollection", "MultiSessionBatch", "Offset",
+__all__ = ["Batch", "BatchIndex", "ContinuousDataLoader", "ContinuousMultiSessionDataLoader",
+           "DatasetCollection", "DiscreteDataLoader", "DiscreteMultiSessionDataLoader",
+           "HybridDataLoader", "Loader", "MixedDataLoader", "MultiSessionBatch", "Offset",
            "TensorDataset", "multi_session", "samplers", "single_session"]
 
 

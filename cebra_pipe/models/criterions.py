@@ -192,8 +192,25 @@ def uniform_term(ref: torch.Tensor, other: torch.Tensor,
     return uniform if shift is None else uniform + shift.mean()
 
 
+def dot_similarity(ref: torch.Tensor, pos: torch.Tensor,
+                   neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Similarities for :func:`infonce`: ``ref . pos (n,)`` and ``ref . neg (n, m)``.
+
+    ``ref``, ``pos`` are ``(n, d)``, ``neg`` is ``(m, d)``; for unit-norm embeddings
+    these are cosine similarities.
+    """
+    return paired_cosine(ref, pos), cosine_similarity(ref, neg)
+
+
+def euclidean_similarity(ref: torch.Tensor, pos: torch.Tensor,
+                         neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Negative squared distances ``(n,)`` to the positives and ``(n, m)`` to the
+    negatives, for :func:`infonce`."""
+    return paired_neg_squared_euclidean(ref, pos), neg_squared_euclidean(ref, neg)
+
+
 def infonce(pos_sim: torch.Tensor, neg_sim: torch.Tensor,
-            inverse_temperature: torch.Tensor | float) -> tuple[torch.Tensor, ...]:
+            inverse_temperature: torch.Tensor | float = 1.0) -> tuple[torch.Tensor, ...]:
     """Loss from similarities; ``pos_sim (n,)``, ``neg_sim (n, m)``.
 
     Returns ``(loss, align, uniform)``, scalars. ``torch.logsumexp`` subtracts the

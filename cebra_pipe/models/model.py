@@ -57,6 +57,15 @@ class Model(nn.Module):
         raise NotImplementedError
 
 
+class HasFeatureEncoder:
+    """Models whose layers from input to embedding are reachable as ``feature_encoder``."""
+
+    @property
+    def feature_encoder(self) -> nn.Module:
+        """The network ``(batch, neurons, time) -> (batch, num_output, time')``."""
+        return self.net
+
+
 class ConvolutionalModelMixin:
     """Marks models that slide over time: a whole recording can be fed at once."""
 
@@ -64,7 +73,7 @@ class ConvolutionalModelMixin:
     subsample: int = 1
 
 
-class _OffsetModel(Model):
+class _OffsetModel(Model, HasFeatureEncoder):
     """A stack of layers applied to input windows, L2-normalised when ``normalize``.
 
     Parameters

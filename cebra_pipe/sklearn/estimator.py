@@ -121,6 +121,11 @@ class CEBRA(TransformerMixin, BaseEstimator):
         self.optimizer_kwargs = optimizer_kwargs
         self.random_state = random_state
 
+    @classmethod
+    def supported_model_architectures(cls, pattern: str = "*") -> list[str]:
+        """Registered ``model_architecture`` names matching the glob ``pattern``."""
+        return models.get_options(pattern)
+
     # -- parameter validation (sklearn: in fit, not in __init__) ------------------------
     def _validate_params(self) -> None:
         def positive_int(name: str, allow_none: bool = False) -> None:

@@ -210,3 +210,18 @@ def test_random_independent_embeddings_are_near_chance():
         torch.randn(k, 256, generator=gen, dtype=torch.float64), dim=1)
     loss = criterions.FixedCosineInfoNCE(temperature=1.0)(unit(n), unit(n), unit(m))[0]
     assert loss.item() == pytest.approx(math.log(m), abs=0.05)
+
+
+def test_functional_infonce_of_dot_similarity_matches_the_module():
+    gen = torch.Generator().manual_seed(1)
+    ref, pos, neg = (torch.nn.functional.normalize(torch.randn(k, 4, generator=gen), dim=1)
+                     for k in (16, 16, 24))
+    pos_sim, neg_sim = criterions.dot_similarity(ref, pos, neg)
+    assert pos_sim.shape == (16,) and neg_sim.shape == (16, 24)
+    torch.testing.assert_close(pos_sim, (ref * pos).sum(1))
+    expected = criterions.FixedCosineInfoNCE(temperature=1.0)(ref, pos, neg)
+    for got, want in zip(criterions.infonce(pos_sim, neg_sim), expected):
+        torch.testing.assert_close(got, want)
+    pos_d, neg_d = criterions.euclidean_similarity(ref, pos, neg)
+    torch.testing.assert_close(neg_d, -torch.cdist(ref, neg) ** 2, atol=1e-5, rtol=0)
+    torch.testing.assert_close(pos_d, -((ref - pos) ** 2).sum(1))

@@ -207,3 +207,12 @@ def test_parametrize_registers_a_template_family():
 def test_model_rejects_bad_dimensions():
     with pytest.raises(ValueError, match="num_input"):
         cebra_pipe.models.init("offset10-model", num_neurons=0, num_units=4, num_output=2)
+
+
+@pytest.mark.parametrize("name", cebra_pipe.models.get_options())
+def test_every_model_exposes_its_feature_encoder(name):
+    model = cebra_pipe.models.init(name, num_neurons=5, num_units=4, num_output=3)
+    assert isinstance(model, cebra_pipe.models.HasFeatureEncoder)
+    window = torch.randn(2, 5, len(model.get_offset()))
+    out = model.feature_encoder(window)
+    assert out.shape[:2] == (2, 3)
