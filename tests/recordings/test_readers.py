@@ -127,3 +127,56 @@ def test_a_missing_optional_reader_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "openpyxl", None)  # not installed
     with pytest.raises(ModuleNotFoundError, match=r"'openpyxl'.*cebra_pipe\[excel\]"):
         load_data(book)
+
+
+def test_imaging_traces_as_neural_data_at_the_imaging_rate(tmp_path):
+    """dF/F in an NWB RoiResponseSeries (ophys module) is the time base; position at
+    another rate is interpolated onto the imaging frames."""
+    pytest.importorskip("pynwb")
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.behavior import Position
+    from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel
+
+    from cebra_pipe.recordings.build import build_session
+
+    nwb = NWBFile(session_description="imaging", identifier="ophys",
+                  session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    device = nwb.create_device(name="2p")
+    plane = nwb.create_imaging_plane(
+        name="plane", optical_channel=OpticalChannel(name="green", description="GCaMP",
+                                       emission_lambda=510.0),
+        imaging_rate=10.0, description="CA1", device=device, excitation_lambda=920.0,
+        indicator="GCaMP6f", location="CA1")
+    segmentation = ImageSegmentation()
+    rois = segmentation.create_plane_segmentation("rois", plane, "PlaneSegmentation")
+    for k in range(3):
+        mask = np.zeros((4, 4))
+        mask[k, k] = 1
+        rois.add_roi(image_mask=mask)
+    ophys = nwb.create_processing_module("ophys", "imaging")
+    ophys.add(segmentation)
+    region = rois.create_roi_table_region("all", region=[0, 1, 2])
+    fluorescence = Fluorescence()
+    dff = np.arange(60.0).reshape(20, 3)
+    fluorescence.create_roi_response_series(name="RoiResponseSeries", data=dff, rois=region,
+                                            unit="dF/F", rate=10.0, starting_time=0.2)
+    ophys.add(fluorescence)
+    position = Position(name="Position")
+    position.create_spatial_series(name="xy", data=np.linspace(0, 3, 31)[:, None],
+                                   reference_frame="start", rate=10.0, starting_time=0.0)
+    nwb.create_processing_module("behavior", "tracking").add(position)
+    path = tmp_path / "ophys.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    spec = {"time_base": {"stream": "neural"},
+            "neural": {"key": "processing/ophys/Fluorescence/RoiResponseSeries",
+                       "preprocess": ["zscore"]},
+            "labels": {"position": {"type": "continuous",
+                                    "key": "processing/behavior/Position/xy"}}}
+    session = build_session(path, path, spec)
+    np.testing.assert_allclose(session.time, 0.2 + np.arange(20) / 10.0)
+    np.testing.assert_allclose(session.labels["position"][:, 0], session.time, atol=1e-6)
+    np.testing.assert_allclose(session.neural.mean(axis=0), 0.0, atol=1e-6)
+    assert session.dropped["neural"] == {} and session.segment.max() == 0
