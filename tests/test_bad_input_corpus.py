@@ -455,9 +455,10 @@ def _(c):
     _fit(c, c.ws.rec.neural[:, 0])
 
 
-@case("fit-3d-neural", ValueError, r"X must be 2-D \(time, neurons\), got shape \(2, 3, 4\)")
-def _(c):
-    _fit(c, np.zeros((2, 3, 4), np.float32))
+@case("fit-4d-neural", ValueError,
+      r"X must be 2-D \(time, neurons\), got shape \(2, 3, 4, 5\)")
+def _(c):  # 3-D is trial-structured input (trials, time, neurons)
+    _fit(c, np.zeros((2, 3, 4, 5), np.float32))
 
 
 @case("fit-empty-neural", ValueError, r"X is empty: 0 sample\(s\)")

@@ -30,9 +30,10 @@ from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
 from cebra_pipe.data.datatypes import Offset
 from cebra_pipe.io import save_torch
 from cebra_pipe.models import criterions
-from cebra_pipe.sklearn.inputs import (SessionData, check_neural, check_segment_coverage,
-                                       check_segments, check_session, check_sessions,
-                                       flatten_trials, is_multisession, ndim, segment_bounds)
+from cebra_pipe.sklearn.inputs import (SessionData, as_array, check_neural,
+                                       check_segment_coverage, check_segments, check_session,
+                                       check_sessions, flatten_trials, is_multisession,
+                                       segment_bounds)
 from cebra_pipe.solver import resolve_device
 from cebra_pipe.solver import init as init_solver
 
@@ -468,13 +469,14 @@ class CEBRA(TransformerMixin, BaseEstimator):
         if is_multisession(X):
             raise ValueError(f"transform embeds one recording at a time, got a list of "
                              f"{len(X)}: call transform(X[i], session_id=i) per session.")
+        X = as_array(X, "X")
         trials = None
-        if ndim(X) == 3:
+        if X.ndim == 3:
             if segments is not None:
                 raise ValueError("segments was given with trial-structured X (trials, time, "
                                  "neurons), where each trial is one segment; pass X as (time, "
                                  "neurons) to give segment ids.")
-            trials = np.shape(X)[0]
+            trials = X.shape[0]
             X, _, segments = flatten_trials(X, ())
         neural = check_neural(X)
         segments = check_segments(segments, len(neural),

@@ -76,13 +76,6 @@ def as_array(data, name: str) -> np.ndarray:
     return array
 
 
-def ndim(data) -> int:
-    """Dimensions of array-like ``data``, read from its ``shape`` when it has one
-    (``np.ndim`` dispatches to ``__array_function__``, which some array types refuse)."""
-    shape = getattr(data, "shape", None)
-    return len(shape) if shape is not None else np.asarray(data).ndim
-
-
 def check_neural(data, name: str = "X") -> np.ndarray:
     """A finite ``(time, neurons)`` float32 array with both dimensions > 0."""
     array = as_array(data, name)
@@ -243,7 +236,8 @@ def check_session(X, labels: tuple, segments=None, name: str = "X", prefix: str 
                   segments_name: str = "segments") -> SessionData:
     """Validate one recording ``(time, neurons)`` or trials ``(trials, time, neurons)``,
     its labels and segment ids."""
-    if ndim(X) == 3:
+    X = as_array(X, name)
+    if X.ndim == 3:
         if segments is not None:
             raise ValueError(f"{segments_name} was given with trial-structured {name} "
                              f"(trials, time, neurons), where each trial is one segment; "
@@ -261,7 +255,7 @@ def is_multisession(X) -> bool:
     """A list/tuple of recordings (rather than one array): each ``(time, neurons)`` or
     ``(trials, time, neurons)``."""
     return isinstance(X, (list, tuple)) and len(X) > 0 and all(
-        ndim(x) in (2, 3) for x in X)
+        np.ndim(x) in (2, 3) for x in X)
 
 
 def check_sessions(X, labels: tuple, segments=None) -> list[SessionData]:
