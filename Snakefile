@@ -27,7 +27,7 @@ wildcard_constraints:
     session=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     group=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     model=r"[A-Za-z0-9][A-Za-z0-9_]*",
-    labels=r"none|[A-Za-z0-9][A-Za-z0-9_+]*(-shuffled)?",
+    labels=r"none|[A-Za-z0-9][A-Za-z0-9_+]*(-shuffled[0-9]*)?",
     kind=r"single|multi",
 
 

@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 SHUFFLED_SUFFIX = "-shuffled"
+# "<set>-shuffled" is training null 0, "<set>-shuffled<k>" null k (controls.count > 1).
+_SHUFFLED = re.compile(r"-shuffled(\d*)$")
 NO_LABELS = "none"
 SYNTHETIC_PREFIX = "synthetic:"
 
@@ -39,18 +41,24 @@ class Variant:
     """One trained configuration: a model with one label set (or none), maybe shuffled."""
 
     model: str
-    labels: str  # wildcard value: "none", "<set>" or "<set>-shuffled"
+    labels: str  # wildcard value: "none", "<set>", "<set>-shuffled" or "<set>-shuffled<k>"
 
     @property
     def label_set(self) -> str | None:
         """The label set's name, without the shuffled suffix (None for CEBRA-Time)."""
         if self.labels == NO_LABELS:
             return None
-        return self.labels.removesuffix(SHUFFLED_SUFFIX)
+        return _SHUFFLED.sub("", self.labels)
 
     @property
     def shuffled(self) -> bool:
-        return self.labels.endswith(SHUFFLED_SUFFIX)
+        return _SHUFFLED.search(self.labels) is not None
+
+    @property
+    def null_index(self) -> int:
+        """Which training null a shuffled variant is (0 for real-label variants)."""
+        found = _SHUFFLED.search(self.labels)
+        return int(found.group(1) or 0) if found else 0
 
 
 # ------------------------------------------------------------------------- schema
@@ -225,8 +233,10 @@ def decoding_targets(config: Mapping[str, Any]) -> list[str]:
 
 
 def single_variants(config: Mapping[str, Any]) -> list[Variant]:
-    """Every single-session configuration: models x their label sets (+ shuffled)."""
+    """Every single-session configuration: models x their label sets (+ ``controls.count``
+    training nulls each)."""
     shuffle = config.get("controls", {}).get("shuffle", True)
+    count = int(config.get("controls", {}).get("count", 1))
     variants: list[Variant] = []
     for model, spec in config["models"].items():
         names = spec.get("label_sets") or []
@@ -235,7 +245,8 @@ def single_variants(config: Mapping[str, Any]) -> list[Variant]:
         for name in names:
             variants.append(Variant(model, name))
             if shuffle:
-                variants.append(Variant(model, name + SHUFFLED_SUFFIX))
+                variants += [Variant(model, name + SHUFFLED_SUFFIX + (str(k) if k else ""))
+                             for k in range(count)]
     return variants
 
 
@@ -260,8 +271,15 @@ def label_spec(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
         names: list[str] = []
     else:
         names = list(config["label_sets"][variant.label_set])
-    return {"names": names, "types": {n: config["labels"][n]["type"] for n in names},
+    spec = {"names": names, "types": {n: config["labels"][n]["type"] for n in names},
             "shuffle": variant.shuffled, "shuffle_seed": config.get("controls", {}).get("seed", 0)}
+    if variant.shuffled:
+        controls, hypotheses = config.get("controls", {}), config.get("hypotheses", {})
+        spec |= {"null_kind": controls.get("kind", "circular_shift"),
+                 "null_index": variant.null_index,
+                 "min_shift": hypotheses.get("min_shift", 50),
+                 "within_trials": hypotheses.get("within_trials", True)}
+    return spec
 
 
 # -------------------------------------------------------------------------- sheet

@@ -1,13 +1,18 @@
-"""``python -m cebra_pipe controls``: each label set against its shuffled-label control.
+"""``python -m cebra_pipe controls``: each label set against its training nulls.
 
-CEBRA-Behavior trained on labels that the neural data do not encode collapses; a
-model trained on the same labels shuffled in time is the reference. For every model
-and label set of one session this step compares the valid-split goodness of fit and
-decoding scores of the real-label models with those of the shuffled controls (mean
-and standard deviation over seeds) and says whether the real labels win.
+CEBRA-Behavior trained on labels that the neural data do not encode collapses; models
+retrained on null labels (``controls.count`` of them per label set, circularly shifted
+in time by default, see ``controls.kind``) are the reference. For every model and label
+set of one session this step compares the valid-split goodness of fit and decoding
+scores of the real-label models with those of the training nulls (mean and standard
+deviation over seeds and nulls), says whether the real labels win, and gives the
+training-null p-value ``(1 + #{null models at least as good}) / (1 + #null models)``
+(each model's score averaged over seeds). With one training null that p is at least
+0.5: the evaluation nulls of ``hypotheses-session`` are the cheap, well-powered test.
 
 Output: a TSV with ``model, label_set, target, metric, real_mean, real_std,
-shuffled_mean, shuffled_std, difference, real_better`` and a provenance JSON.
+shuffled_mean, shuffled_std, difference, real_better, num_nulls, p_value`` and a
+provenance JSON.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from cebra_pipe.hypothesis.stats import permutation_p_value
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, run, write_provenance,
                                         write_tsv)
 from cebra_pipe.pipeline.decode import METRICS_HIGHER_IS_BETTER
 
 STEP = "controls"
 COLUMNS = ["animal", "session", "model", "label_set", "target", "metric", "real_mean",
-           "real_std", "shuffled_mean", "shuffled_std", "difference", "real_better"]
+           "real_std", "shuffled_mean", "shuffled_std", "difference", "real_better",
+           "num_nulls", "p_value"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-REQUIRED = {"animal", "session", "model", "label_set", "control", "target", "metric", "value"}
+REQUIRED = {"animal", "session", "model", "labels", "label_set", "control", "target", "metric",
+            "value"}
 
 
 def compare(frame, where: str = "decoding table"):
@@ -48,6 +56,9 @@ def compare(frame, where: str = "decoding table"):
     keys = ["animal", "session", "model", "label_set", "target", "metric"]
     stats = (frame.groupby(keys + ["control"], sort=True)["value"]
              .agg(["mean", "std"]).unstack("control"))
+    # one score per training null (its mean over seeds), for the p-value
+    nulls = (frame[frame["control"] == "shuffled"].groupby(keys + ["labels"])["value"].mean()
+             .groupby(keys).apply(list))
     rows = []
     for key, row in stats.iterrows():
         if ("mean", "real") not in row.index or ("mean", "shuffled") not in row.index:
@@ -56,7 +67,10 @@ def compare(frame, where: str = "decoding table"):
         if pd.isna(real) or pd.isna(shuffled):
             continue
         higher = METRICS_HIGHER_IS_BETTER.get(key[-1], True)
+        null = nulls.get(key, [])
         rows.append(dict(zip(keys, key)) | {
+            "num_nulls": len(null),
+            "p_value": permutation_p_value(real, null, higher) if null else float("nan"),
             "real_mean": real, "real_std": row[("std", "real")],
             "shuffled_mean": shuffled, "shuffled_std": row[("std", "shuffled")],
             "difference": real - shuffled,

@@ -26,9 +26,10 @@ import numpy as np
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, check_embedding,
                                         json_arg, load_embedding, load_npz,
-                                        load_session, load_split, run, training_labels,
+                                        load_session, load_split, run,
                                         write_provenance, write_tsv)
-from cebra_pipe.pipeline.train import check_label_spec, parse_seeds
+from cebra_pipe.pipeline.config import Variant
+from cebra_pipe.pipeline.train import check_label_spec, control_labels, parse_seeds
 
 STEP = "decode"
 METRICS_HIGHER_IS_BETTER = {"r2": True, "accuracy": True, "gof_bits": True,
@@ -165,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                         "training.")
             base = {"animal": session.meta["animal"], "session": session.meta["session"],
                     "model": args.model_name, "labels": args.labels_name,
-                    "label_set": args.labels_name.removesuffix("-shuffled"),
+                    "label_set": Variant(args.model_name, args.labels_name).label_set
+                    or args.labels_name,
                     "control": "shuffled" if spec["shuffle"] else "real",
                     "kind": "multi" if args.multi else "single", "seed": seed}
             for target in args.targets:
@@ -175,9 +177,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                        args.knn_neighbors)
                 rows += [{**base, "target": target, "metric": m, "value": v}
                          for m, v in scores.items()]
-            shuffle = ([spec["shuffle_seed"], seed, 1] + ([i] if args.multi else [])
-                       if spec["shuffle"] else None)
-            y_valid = training_labels(session, spec["names"], split["valid"], shuffle)
+            y_valid = control_labels(session, spec, split["valid"],
+                                     [spec["shuffle_seed"], seed, 1] + ([i] if args.multi else []))
             fit = _fit_scores(model, session.neural[split["valid"]], y_valid, args.gof_batches,
                               i if args.multi else None)
             rows += [{**base, "target": "-", "metric": m, "value": v} for m, v in fit.items()]

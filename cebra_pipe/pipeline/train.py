@@ -142,8 +142,39 @@ def parse_seeds(text: str) -> list[int]:
 def check_label_spec(spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict) or not isinstance(spec.get("names", []), list):
         raise PipelineError('--labels must be a JSON object like {"names": ["position"]}.')
-    return {"names": list(spec.get("names", [])), "shuffle": bool(spec.get("shuffle", False)),
-            "shuffle_seed": int(spec.get("shuffle_seed", 0))}
+    checked = {"names": list(spec.get("names", [])), "shuffle": bool(spec.get("shuffle", False)),
+               "shuffle_seed": int(spec.get("shuffle_seed", 0))}
+    if checked["shuffle"]:
+        checked |= {"null_kind": str(spec.get("null_kind", "permutation")),
+                    "null_index": int(spec.get("null_index", 0)),
+                    "min_shift": int(spec.get("min_shift", 1)),
+                    "within_trials": bool(spec.get("within_trials", False))}
+    return checked
+
+
+def control_labels(session: Any, spec: dict[str, Any], idx: np.ndarray,
+                   seed_parts: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """The labels a variant trains or is scored on at time steps ``idx``.
+
+    For a training null (``spec["shuffle"]``) every label is reordered by one null
+    order of kind ``spec["null_kind"]`` (circular shift by at least ``min_shift``
+    samples, or sample-wise permutation; inside trials when ``within_trials`` and the
+    session has them), drawn from ``seed_parts`` and the null's index.
+    """
+    from cebra_pipe.hypothesis.nulls import null_orders
+
+    labels = training_labels(session, spec["names"], idx)
+    if not spec["shuffle"] or not labels:
+        return labels
+    trials = session.trial[idx] if spec["within_trials"] and session.trial is not None else None
+    rng = np.random.default_rng([int(s) for s in seed_parts] + [spec["null_index"]])
+    try:
+        order = null_orders(spec["null_kind"], len(idx), 1, min_shift=spec["min_shift"],
+                            trials=trials, seed=rng)[0]
+    except ValueError as err:
+        raise PipelineError(f"session {session.name}: training null of {spec['names']}: "
+                            f"{err}") from None
+    return tuple(values[order] for values in labels)
 
 
 # ------------------------------------------------------------------------ training
@@ -326,9 +357,8 @@ def train_single(args: argparse.Namespace) -> None:
     folders = {seed: _checkpoint_dir(root, seed, key) for seed in seeds}
 
     def data(seed: int) -> tuple:
-        return (X_train, *training_labels(session, spec["names"], split["train"],
-                                          [spec["shuffle_seed"], seed, 0]
-                                          if spec["shuffle"] else None))
+        return (X_train, *control_labels(session, spec, split["train"],
+                                         [spec["shuffle_seed"], seed, 0]))
 
     with all_or_nothing(outputs):
         for seed, model, how in _fit_all(args, params, seeds, data, folders):
