@@ -60,11 +60,14 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
 
     Returns 0 on success, :data:`EXIT_BAD_INPUT` for invalid input and
     :data:`EXIT_WRITE_ERROR` when an output cannot be written. Unexpected errors
-    propagate with their traceback (exit status 1).
+    propagate with their traceback (exit status 1). Invalid input is a ``ValueError``
+    (:class:`PipelineError`, the loaders' ``LoadError`` ...) or a missing file; a bare
+    ``TypeError`` or ``KeyError`` is a bug in cebra_pipe, not bad input, and is not
+    masked as one.
     """
     try:
         main(argv)
-    except (PipelineError, ValueError, TypeError, KeyError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"cebra_pipe {step}: error: {_message(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:
@@ -84,10 +87,7 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
 def _message(err: BaseException) -> str:
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
         return f"{err.strerror}: '{err.filename}'"
-    text = str(err)
-    if isinstance(err, KeyError) and text.startswith(("'", '"')):
-        text = text[1:-1]
-    return text or type(err).__name__
+    return str(err) or type(err).__name__
 
 
 def relpath(path: str | os.PathLike) -> str:
@@ -269,11 +269,16 @@ class Session:
     labels : name -> (time,) or (time, d) array; float = continuous, int = discrete
     trial : (time,) int64 or None
     meta : JSON-serialisable metadata (animal, session, sources, label types)
+    segment : (time,) int64 or None
+        Segment ids: a seam (trial change, dropped bins) lies wherever consecutive ids
+        differ. ``None``: the trial changes, if the session has trials.
     """
 
     def __init__(self, neural: np.ndarray, labels: dict[str, np.ndarray],
-                 trial: np.ndarray | None, meta: dict[str, Any]):
+                 trial: np.ndarray | None, meta: dict[str, Any],
+                 segment: np.ndarray | None = None):
         self.neural, self.labels, self.trial, self.meta = neural, labels, trial, meta
+        self.segment = trial if segment is None else segment
 
     @property
     def name(self) -> str:
@@ -281,6 +286,19 @@ class Session:
 
     def label_type(self, name: str) -> str:
         return self.meta["label_types"][name]
+
+    def segments_at(self, idx: np.ndarray) -> np.ndarray | None:
+        """Segment ids ``(len(idx),)`` of the samples ``idx`` (sorted time steps), for
+        ``CEBRA.fit(..., segments=)`` / ``transform``: a new segment starts at every seam
+        of the session and wherever ``idx`` skips time steps (held-out parts are gaps).
+        ``None`` when the samples form one unbroken segment."""
+        idx = np.asarray(idx)
+        seam = np.diff(idx) != 1
+        if self.segment is not None:
+            seam |= np.diff(self.segment[idx]) != 0
+        if not seam.any():
+            return None
+        return np.concatenate([[0], np.cumsum(seam)]).astype(np.int64)
 
 
 def load_session(path: str | os.PathLike) -> Session:
@@ -292,7 +310,13 @@ def load_session(path: str | os.PathLike) -> Session:
     meta = json.loads(str(data["meta"].item()))
     labels = {key[len("label_"):]: value for key, value in data.items()
               if key.startswith("label_")}
-    return Session(data["neural"], labels, data.get("trial"), meta)
+    segment = data.get("segment")
+    if segment is not None and (segment.shape != (len(data["neural"]),)
+                                or segment.dtype.kind not in "iu"):
+        raise PipelineError(f"session file '{path}': 'segment' must be {len(data['neural'])} "
+                            f"integer ids (time,), got shape {segment.shape} dtype "
+                            f"{segment.dtype}; rerun ingest.")
+    return Session(data["neural"], labels, data.get("trial"), meta, segment)
 
 
 def check_embedding(array: np.ndarray, where: str) -> np.ndarray:

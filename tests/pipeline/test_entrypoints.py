@@ -230,7 +230,7 @@ def train_args(session, split_file, outdir, model=SMALL_MODEL, seeds="0", labels
     ({"batch_size": -1}, "'batch_size' must be a positive integer"),
     ({"output_dimension": 0}, "'output_dimension' must be a positive integer"),
     ({"model_architecture": "offset10-modle"}, "unknown model 'offset10-modle'"),
-    ({"learning_rate": 0}, "'learning_rate' must be a positive number"),
+    ({"learning_rate": 0}, "'learning_rate' must be a finite positive number"),
 ])
 def test_train_rejects_bad_parameters(tmp_path, capsys, ingested, change, expected):
     session, split_file = ingested
