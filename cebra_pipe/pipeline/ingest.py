@@ -318,8 +318,11 @@ def ingest_recording(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, A
     spec = {"time_base": recording["time_base"], "neural": neural_spec, "labels": labels,
             "trials": recording.get("trials")}
     where = f"session {row['animal']}/{row['session']}"
+    # Sheet column allow_pickle ("true"/"false"), as for prepared arrays.
+    allow_pickle = str(row.get("allow_pickle") or "false").lower() == "true"
     try:
-        session = build_session(neural_file, label_file, spec, trials_file, bin_size)
+        session = build_session(neural_file, label_file, spec, trials_file, bin_size,
+                                allow_pickle)
     except AlignmentError as err:
         raise PipelineError(f"{where}: {err}") from None
     except (ValueError, TypeError) as err:  # load_data errors name the file and key

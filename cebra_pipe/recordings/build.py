@@ -32,10 +32,12 @@ from cebra_pipe.recordings.timebase import TimeBase
 Stream = SpikeTrains | Continuous | Intervals
 
 
-def read_stream(path: str | os.PathLike, spec: Mapping[str, Any], where: str) -> Stream:
+def read_stream(path: str | os.PathLike, spec: Mapping[str, Any], where: str,
+                allow_pickle: bool = False) -> Stream:
     """The stream ``spec`` describes in the file ``path`` (see the module docstring).
 
-    ``where`` names the config field for error messages (e.g. ``labels.position``).
+    ``where`` names the config field for error messages (e.g. ``labels.position``);
+    ``allow_pickle`` lets pickle-based files be read (see ``load_data``).
     """
     key = spec.get("key")
     suffix = os.fspath(path).lower().rsplit(".", 1)[-1]
@@ -46,22 +48,24 @@ def read_stream(path: str | os.PathLike, spec: Mapping[str, Any], where: str) ->
                                  "(Hz).")
         stream: Stream = readers.read_deeplabcut(
             path, key, spec.get("columns"), float(spec.get("likelihood_threshold", 0.6)),
-            float(spec["rate"]), float(spec.get("starting_time", 0.0)))
+            float(spec["rate"]), float(spec.get("starting_time", 0.0)), allow_pickle)
     elif source == "intervals" and suffix != "nwb":
         stream = readers.read_intervals_table(path, key, spec.get("start", "start_time"),
-                                              spec.get("stop", "stop_time"))
+                                              spec.get("stop", "stop_time"), allow_pickle)
     elif suffix == "nwb":
         if not key:
             raise AlignmentError(f"{where}: NWB streams need a 'key' (an NWB path).")
         stream = readers.read_nwb(path, key, spec.get("select"))
     elif spec.get("unit_key"):
-        stream = readers.read_spike_arrays(path, key, spec["unit_key"])
+        stream = readers.read_spike_arrays(path, key, spec["unit_key"], allow_pickle)
     elif spec.get("time"):
-        stream = readers.read_table_stream(path, key, spec["time"], spec.get("columns"))
+        stream = readers.read_table_stream(path, key, spec["time"], spec.get("columns"),
+                                           allow_pickle)
     elif spec.get("rate"):
         from cebra_pipe.data.load import load_data
 
-        stream = Continuous.sampled(load_data(path, key=key, columns=spec.get("columns")),
+        stream = Continuous.sampled(load_data(path, key=key, columns=spec.get("columns"),
+                                              allow_pickle=allow_pickle),
                                     float(spec["rate"]), float(spec.get("starting_time", 0.0)),
                                     f"file '{path}'" + (f", key '{key}'" if key else ""))
     else:
@@ -101,26 +105,30 @@ def make_time_base(spec: Mapping[str, Any], neural: SpikeTrains | Continuous,
 
 def build_session(neural_file: str | os.PathLike, label_file: str | os.PathLike,
                   spec: Mapping[str, Any], trials_file: str | os.PathLike | None = None,
-                  bin_size: float | None = None) -> AlignedSession:
+                  bin_size: float | None = None, allow_pickle: bool = False
+                  ) -> AlignedSession:
     """Read every stream ``spec`` names and align them (see :func:`align_session`).
 
     Labels come from ``label_file``; trials and epochs from ``trials_file`` (default
     ``label_file``). ``bin_size`` overrides ``spec["time_base"]["bin_size"]``.
+    ``allow_pickle`` lets pickle-based files be read (they can run code).
     """
     time_spec = dict(spec.get("time_base") or {})
     neural_spec = dict(spec.get("neural") or {})
-    neural = read_stream(neural_file, neural_spec, "neural")
+    neural = read_stream(neural_file, neural_spec, "neural", allow_pickle)
     if isinstance(neural, Intervals):
         raise AlignmentError(f"neural: {neural.name} is an intervals table, not neural data.")
-    raw: dict[str, Stream] = {name: read_stream(label_file, label, f"labels.{name}")
+    raw: dict[str, Stream] = {name: read_stream(label_file, label, f"labels.{name}",
+                                                allow_pickle)
                               for name, label in spec["labels"].items()}
     base = make_time_base(time_spec, neural, raw, bin_size or time_spec.get("bin_size"))
     intervals_file = trials_file or label_file
     trials = epochs = None
     if spec.get("trials"):
-        trials = _read_intervals(intervals_file, spec["trials"], "trials")
+        trials = _read_intervals(intervals_file, spec["trials"], "trials", allow_pickle)
     if time_spec.get("epochs"):
-        epochs = _read_intervals(intervals_file, time_spec["epochs"], "time_base.epochs")
+        epochs = _read_intervals(intervals_file, time_spec["epochs"], "time_base.epochs",
+                                 allow_pickle)
     labels = {name: _label_stream(raw[name], label, name)
               for name, label in spec["labels"].items()}
     return align_session(
@@ -130,8 +138,9 @@ def build_session(neural_file: str | os.PathLike, label_file: str | os.PathLike,
                                                  "neural.preprocess"))
 
 
-def _read_intervals(path: str | os.PathLike, spec: Mapping[str, Any], where: str) -> Intervals:
-    intervals = read_stream(path, {"source": "intervals", **spec}, where)
+def _read_intervals(path: str | os.PathLike, spec: Mapping[str, Any], where: str,
+                    allow_pickle: bool) -> Intervals:
+    intervals = read_stream(path, {"source": "intervals", **spec}, where, allow_pickle)
     if not isinstance(intervals, Intervals):
         raise AlignmentError(f"{where}: {getattr(intervals, 'name', path)} is not an "
                              "intervals table (NWB TimeIntervals such as 'trials' or "

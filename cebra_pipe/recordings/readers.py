@@ -197,9 +197,14 @@ def deeplabcut_keypoints(table: Any, bodyparts: Sequence[str] | None, threshold:
 
 
 def read_deeplabcut(path: str | os.PathLike, key: str | None, bodyparts: Sequence[str] | None,
-                    threshold: float, rate: float, starting_time: float = 0.0) -> Continuous:
+                    threshold: float, rate: float, starting_time: float = 0.0,
+                    allow_pickle: bool = False) -> Continuous:
     """DeepLabCut output (.h5 or the multi-row-header .csv) as a stream at the camera's
-    frame ``rate`` (Hz); frames under the likelihood ``threshold`` are invalid samples."""
+    frame ``rate`` (Hz); frames under the likelihood ``threshold`` are invalid samples.
+
+    ``allow_pickle``: as for ``load_data``, pandas HDF5 files that would unpickle
+    Python objects are refused unless it is set.
+    """
     import pandas as pd
 
     where = f"file '{path}'" + (f", key '{key}'" if key else "")
@@ -214,7 +219,7 @@ def read_deeplabcut(path: str | os.PathLike, key: str | None, bodyparts: Sequenc
         table = pd.read_csv(path, header=levels, index_col=0)
         table.columns = table.columns.set_names([head[i] for i in levels])
     else:
-        require("tables", "hdf")
+        _check_hdf_pickle(path, key, allow_pickle, bodyparts)
         table = pd.read_hdf(path, key=key)
     if not ({"bodyparts", "coords"} <= set(table.columns.names or ())):
         raise AlignmentError(f"{where}: not DeepLabCut output (columns need 'bodyparts' and "
@@ -223,10 +228,28 @@ def read_deeplabcut(path: str | os.PathLike, key: str | None, bodyparts: Sequenc
     return Continuous.sampled(values, rate, starting_time, where)
 
 
+def _check_hdf_pickle(path: str | os.PathLike, key: str | None, allow_pickle: bool,
+                      columns: Sequence[str] | None = None) -> None:
+    """Refuse a pandas HDF5 file that would unpickle Python objects (unless allowed).
+
+    ``load_data`` holds that check; it runs before any table is parsed, so reading
+    through it (and discarding the result) keeps one implementation of the rule.
+    """
+    from cebra_pipe.data.load import PickleRefusedError, load_data
+
+    try:
+        load_data(path, key=key, columns=columns, allow_pickle=allow_pickle)
+    except PickleRefusedError:
+        raise
+    except ValueError:
+        pass  # other problems are reported with the stream's own context below
+
+
 # ----------------------------------------------------------------- tables and arrays
 
 def read_table_stream(path: str | os.PathLike, key: str | None, time: Mapping[str, str],
-                      columns: Sequence[str] | None = None) -> Continuous:
+                      columns: Sequence[str] | None = None, allow_pickle: bool = False
+                      ) -> Continuous:
     """A stream from any file ``load_data`` reads, with its own timestamps.
 
     ``time`` says where the timestamps are: ``{"column": name}`` (a column of the same
@@ -236,32 +259,34 @@ def read_table_stream(path: str | os.PathLike, key: str | None, time: Mapping[st
 
     where = f"file '{path}'" + (f", key '{key}'" if key else "")
     if "column" in time:
-        stamps = load_data(path, key=key, columns=[time["column"]])
+        stamps = load_data(path, key=key, columns=[time["column"]], allow_pickle=allow_pickle)
     elif "key" in time:
-        stamps = load_data(path, key=time["key"])
+        stamps = load_data(path, key=time["key"], allow_pickle=allow_pickle)
     else:
         raise AlignmentError(f"{where}: 'time' needs 'column' or 'key', got {dict(time)}.")
-    values = load_data(path, key=key, columns=columns)
+    values = load_data(path, key=key, columns=columns, allow_pickle=allow_pickle)
     if "column" in time and columns is None:
         raise AlignmentError(f"{where}: name the value columns with 'columns' (the table "
                              f"also holds the time column {time['column']!r}).")
     return Continuous(np.asarray(stamps, dtype=np.float64).ravel(), values, where)
 
 
-def read_spike_arrays(path: str | os.PathLike, times_key: str, units_key: str) -> SpikeTrains:
+def read_spike_arrays(path: str | os.PathLike, times_key: str, units_key: str,
+                      allow_pickle: bool = False) -> SpikeTrains:
     """Spike times (seconds) and the unit id of each spike from two arrays of a file."""
     from cebra_pipe.data.load import load_data
 
     where = f"file '{path}', keys '{times_key}'/'{units_key}'"
-    times = np.asarray(load_data(path, key=times_key), dtype=np.float64).ravel()
-    units = np.asarray(load_data(path, key=units_key)).ravel()
+    times = np.asarray(load_data(path, key=times_key, allow_pickle=allow_pickle),
+                       dtype=np.float64).ravel()
+    units = np.asarray(load_data(path, key=units_key, allow_pickle=allow_pickle)).ravel()
     order = np.argsort(times, kind="stable")  # sorters write spikes grouped by unit
     return SpikeTrains.from_arrays(times[order], units[order], where)
 
 
 def read_intervals_table(path: str | os.PathLike, key: str | None, start: str = "start_time",
-                         stop: str = "stop_time") -> Intervals:
-    """Intervals from a table with start/stop columns (csv, parquet, h5 DataFrame, ...)."""
+                         stop: str = "stop_time", allow_pickle: bool = False) -> Intervals:
+    """Intervals from a table with start/stop columns (csv, parquet, Excel, h5 DataFrame)."""
     import pandas as pd
 
     where = f"file '{path}'" + (f", key '{key}'" if key else "")
@@ -273,6 +298,7 @@ def read_intervals_table(path: str | os.PathLike, key: str | None, start: str = 
     elif suffix in ("xls", "xlsx"):
         table = pd.read_excel(path, sheet_name=key or 0)
     else:
+        _check_hdf_pickle(path, key, allow_pickle)
         table = pd.read_hdf(path, key=key)
     missing = [c for c in (start, stop) if c not in table.columns]
     if missing:

@@ -180,3 +180,15 @@ def test_imaging_traces_as_neural_data_at_the_imaging_rate(tmp_path):
     np.testing.assert_allclose(session.labels["position"][:, 0], session.time, atol=1e-6)
     np.testing.assert_allclose(session.neural.mean(axis=0), 0.0, atol=1e-6)
     assert session.dropped["neural"] == {} and session.segment.max() == 0
+
+
+def test_pandas_hdf5_tables_that_would_unpickle_are_refused_unless_allowed(tmp_path):
+    from cebra_pipe.data.load import PickleRefusedError
+
+    path = tmp_path / "trials.h5"
+    pd.DataFrame({"start_time": [0.0, 1.0], "stop_time": [1.0, 2.0],
+                  "condition": ["a", "b"]}).to_hdf(path, key="trials")  # object column
+    with pytest.raises(PickleRefusedError, match="trials.h5"):
+        read_intervals_table(path, "trials")
+    trials = read_intervals_table(path, "trials", allow_pickle=True)
+    assert list(trials.columns["condition"]) == ["a", "b"]
