@@ -91,7 +91,7 @@ def _parser(step: str) -> argparse.ArgumentParser:
 
 _ESTIMATOR_KEYS = ("model_architecture", "conditional", "time_offsets", "batch_size",
                    "max_iterations", "output_dimension", "num_hidden_units", "learning_rate",
-                   "temperature", "delta", "hybrid")
+                   "temperature", "delta", "hybrid", "jacobian_regularization")
 
 
 def check_model_params(params: Any) -> dict[str, Any]:
@@ -228,8 +228,11 @@ def _announce(seed: int, checkpoint_dir: Path, total: int, note: str = "") -> st
 
 
 def fit_seed(params: dict[str, Any], seed: int, device: str, X: Any, y: tuple,
-             checkpoint_dir: Path, every: int, verbose: bool = False) -> tuple[Any, str]:
+             checkpoint_dir: Path, every: int, verbose: bool = False,
+             segments: Any = None) -> tuple[Any, str]:
     """Fit one seed, resuming from ``checkpoint_dir``; returns ``(model, how)``.
+
+    ``segments`` are passed to ``fit`` (seams no window or positive crosses).
 
     ``how`` says whether the seed trained from step 0, resumed from a checkpoint, or
     was already finished (its final state is kept until the whole job succeeds).
@@ -240,7 +243,8 @@ def fit_seed(params: dict[str, Any], seed: int, device: str, X: Any, y: tuple,
         return model, "already trained (final state kept)"
     how = _announce(seed, checkpoint_dir, params["max_iterations"])
     model = _estimator(params, seed, device, verbose)
-    model.fit(X, *y, checkpoint_dir=checkpoint_dir, checkpoint_frequency=every)
+    model.fit(X, *y, segments=segments, checkpoint_dir=checkpoint_dir,
+              checkpoint_frequency=every)
     model.save(checkpoint_dir / "final.pt")
     return model, how
 
@@ -256,7 +260,8 @@ def use_ensemble(mode: str, device: str) -> bool:
 
 def fit_seeds_together(params: dict[str, Any], seeds: list[int], device: str,
                        data: dict[int, tuple], folders: dict[int, Path], every: int,
-                       verbose: bool = False) -> dict[int, tuple[Any, str]]:
+                       verbose: bool = False, segments: Any = None
+                       ) -> dict[int, tuple[Any, str]]:
     """Fit the unfinished ``seeds`` as one ensemble; ``seed -> (model, how)``.
 
     ``data[seed] = (X, *y)``. Finished seeds (a kept final state) are loaded, the
@@ -279,7 +284,7 @@ def fit_seeds_together(params: dict[str, Any], seeds: list[int], device: str,
     models = fit_ensemble([_estimator(params, seed, device, verbose) for seed in todo],
                           [data[seed] for seed in todo],
                           checkpoint_dirs=[folders[seed] for seed in todo],
-                          checkpoint_frequency=every)
+                          checkpoint_frequency=every, segments=segments)
     for seed, model in zip(todo, models):
         model.save(folders[seed] / "final.pt")
         done[seed] = (model, hows[seed])
@@ -287,24 +292,25 @@ def fit_seeds_together(params: dict[str, Any], seeds: list[int], device: str,
 
 
 def _fit_all(args: argparse.Namespace, params: dict[str, Any], seeds: list[int],
-             data: Any, folders: dict[int, Path]):
+             data: Any, folders: dict[int, Path], segments: Any = None):
     """Yield ``(seed, model, how)`` in seed order, trained together or one by one.
 
-    ``data(seed) -> (X, *y)``. Sequentially each seed is yielded (and its outputs
-    written) as soon as it is trained.
+    ``data(seed) -> (X, *y)``; ``segments`` as ``CEBRA.fit`` takes them. Sequentially
+    each seed is yielded (and its outputs written) as soon as it is trained.
     """
     every = int(args.model.get("checkpoint_every", 100))
-    if use_ensemble(args.ensemble, args.device):
+    # The lock-step ensemble computes the plain loss only (no regularisers).
+    if use_ensemble(args.ensemble, args.device) and not params.get("jacobian_regularization"):
         fitted = fit_seeds_together(params, seeds, args.device,
                                     {seed: data(seed) for seed in seeds}, folders, every,
-                                    args.verbose)
+                                    args.verbose, segments)
         for seed in seeds:
             yield (seed, *fitted[seed])
         return
     for seed in seeds:
         X, *y = data(seed)
         yield (seed, *fit_seed(params, seed, args.device, X, tuple(y), folders[seed], every,
-                               args.verbose))
+                               args.verbose, segments))
 
 
 def write_loss(path: Path, model: Any) -> None:
@@ -347,6 +353,9 @@ def train_single(args: argparse.Namespace) -> None:
     inputs = [args.session, args.split]
     input_hashes = {Path(p).name: sha256_file(p) for p in inputs}
     X_train, X_valid = session.neural[split["train"]], session.neural[split["valid"]]
+    # Seams of the session and the gaps the split leaves: no window crosses them.
+    seg_train, seg_valid = (session.segments_at(split["train"]),
+                            session.segments_at(split["valid"]))
     print(f"train-single {session.name}: labels {spec['names'] or 'none (CEBRA-Time)'}"
           f"{' (shuffled control)' if spec['shuffle'] else ''}, seeds {seeds}, "
           f"{len(X_train)} train / {len(X_valid)} valid steps", flush=True)
@@ -361,13 +370,15 @@ def train_single(args: argparse.Namespace) -> None:
                                          [spec["shuffle_seed"], seed, 0]))
 
     with all_or_nothing(outputs):
-        for seed, model, how in _fit_all(args, params, seeds, data, folders):
+        for seed, model, how in _fit_all(args, params, seeds, data, folders, seg_train):
             print(f"  seed {seed}: {how}; final loss {float(model.state_dict_['loss'][-1]):.4f}",
                   flush=True)
             target = outdir / f"seed{seed}"
             model.save(target / "model.pt")
-            save_npy(target / "embedding_train.npy", model.transform(X_train).astype(np.float32))
-            save_npy(target / "embedding_valid.npy", model.transform(X_valid).astype(np.float32))
+            save_npy(target / "embedding_train.npy",
+                     model.transform(X_train, segments=seg_train).astype(np.float32))
+            save_npy(target / "embedding_valid.npy",
+                     model.transform(X_valid, segments=seg_valid).astype(np.float32))
             write_loss(target / "loss.tsv", model)
             write_provenance(target / "provenance.json", "train-single",
                              params={"model": params, "labels": spec, "device": args.device},
@@ -399,6 +410,8 @@ def train_multi(args: argparse.Namespace) -> None:
     input_hashes = {f"{i}:{Path(p).name}": sha256_file(p) for i, p in enumerate(inputs)}
     X_train = [s.neural[sp["train"]] for s, sp in zip(sessions, splits)]
     X_valid = [s.neural[sp["valid"]] for s, sp in zip(sessions, splits)]
+    seg_train = [s.segments_at(sp["train"]) for s, sp in zip(sessions, splits)]
+    seg_valid = [s.segments_at(sp["valid"]) for s, sp in zip(sessions, splits)]
     print(f"train-multi {names}: labels {spec['names']}, seeds {seeds}", flush=True)
     outputs = [outdir / f"seed{s}" / name for s in seeds
                for name in ("model.pt", "embeddings.npz", "loss.tsv", "provenance.json")]
@@ -417,14 +430,16 @@ def train_multi(args: argparse.Namespace) -> None:
         return (X_train, [labels[0] for labels in per_session])
 
     with all_or_nothing(outputs):
-        for seed, model, how in _fit_all(args, params, seeds, data, folders):
+        for seed, model, how in _fit_all(args, params, seeds, data, folders, seg_train):
             print(f"  seed {seed}: {how}", flush=True)
             target = outdir / f"seed{seed}"
             model.save(target / "model.pt")
             arrays: dict[str, np.ndarray] = {"sessions": np.array(names)}
             for i in range(len(sessions)):
-                arrays[f"train_{i}"] = model.transform(X_train[i], session_id=i).astype(np.float32)
-                arrays[f"valid_{i}"] = model.transform(X_valid[i], session_id=i).astype(np.float32)
+                arrays[f"train_{i}"] = model.transform(X_train[i], session_id=i,
+                                                       segments=seg_train[i]).astype(np.float32)
+                arrays[f"valid_{i}"] = model.transform(X_valid[i], session_id=i,
+                                                       segments=seg_valid[i]).astype(np.float32)
             save_npz(target / "embeddings.npz", arrays)
             write_loss(target / "loss.tsv", model)
             write_provenance(target / "provenance.json", "train-multi",

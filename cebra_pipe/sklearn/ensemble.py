@@ -28,7 +28,7 @@ _PER_MEMBER = ("random_state", "verbose")
 
 def fit_seeds(params: Mapping[str, Any], X, *y, seeds: Sequence[int], backend: str = "auto",
               checkpoint_dirs: Sequence[str | os.PathLike] | None = None,
-              checkpoint_frequency: int | None = None) -> list[CEBRA]:
+              checkpoint_frequency: int | None = None, segments=None) -> list[CEBRA]:
     """Fit ``CEBRA(**params, random_state=seed)`` on ``X`` (and ``y``) for every seed.
 
     Parameters
@@ -46,6 +46,8 @@ def fit_seeds(params: Mapping[str, Any], X, *y, seeds: Sequence[int], backend: s
     checkpoint_dirs, checkpoint_frequency
         One folder per seed; the training state is written there every that many
         steps and a later call with the same folders resumes from it.
+    segments
+        Segment ids, as for :meth:`CEBRA.fit`.
 
     Returns
     -------
@@ -63,19 +65,19 @@ def fit_seeds(params: Mapping[str, Any], X, *y, seeds: Sequence[int], backend: s
     data = (X, *y)  # one object: validated once for all seeds
     return fit_ensemble(estimators, [data] * len(seeds), backend=backend,
                         checkpoint_dirs=checkpoint_dirs,
-                        checkpoint_frequency=checkpoint_frequency)
+                        checkpoint_frequency=checkpoint_frequency, segments=segments)
 
 
 def fit_ensemble(estimators: Sequence[CEBRA], data: Sequence[tuple], *,
                  backend: str = "auto",
                  checkpoint_dirs: Sequence[str | os.PathLike] | None = None,
-                 checkpoint_frequency: int | None = None) -> list[CEBRA]:
+                 checkpoint_frequency: int | None = None, segments=None) -> list[CEBRA]:
     """Fit ``estimators[k]`` on ``data[k] = (X, *y)``, all in lock-step.
 
     The estimators must share every parameter except ``random_state`` and
     ``verbose``, and their data must give models of one architecture (same neuron
     counts); labels may differ (e.g. per-seed shuffled controls). Each estimator
-    ends up as ``estimators[k].fit(*data[k])`` would leave it.
+    ends up as ``estimators[k].fit(*data[k], segments=segments)`` would leave it.
 
     Returns
     -------
@@ -88,7 +90,7 @@ def fit_ensemble(estimators: Sequence[CEBRA], data: Sequence[tuple], *,
     if len(data) != len(estimators):
         raise ValueError(f"Got {len(data)} data tuples for {len(estimators)} estimators; "
                          "give one (X, *y) tuple per estimator.")
-    loaders = _build(estimators, data)
+    loaders = _build(estimators, data, segments)
     ensemble = EnsembleSolver([e.solver_ for e in estimators], backend=backend)
     ensemble.fit(loaders, checkpoint_dirs=checkpoint_dirs,
                  checkpoint_frequency=checkpoint_frequency,
@@ -130,7 +132,7 @@ def _shared_params(estimator: CEBRA) -> dict[str, Any]:
     return {k: v for k, v in estimator.get_params().items() if k not in _PER_MEMBER}
 
 
-def _build(estimators: list[CEBRA], data: list[tuple]) -> list:
+def _build(estimators: list[CEBRA], data: list[tuple], segments=None) -> list:
     """Validate each member's data, build its model and solver; its training loader."""
     prepared: dict[int, tuple] = {}
     loaders = []
@@ -139,10 +141,11 @@ def _build(estimators: list[CEBRA], data: list[tuple]) -> list:
             raise TypeError(f"Each data entry must be a tuple (X, *y), got "
                             f"{type(entry).__name__}.")
         if id(entry) not in prepared:  # fit_seeds passes one tuple for all seeds
-            sessions, multi = estimator._prepare(entry[0], entry[1:])
+            sessions, multi = estimator._prepare(entry[0], entry[1:], segments)
             estimator._check_batch_size(sessions)
             prepared[id(entry)] = (sessions, multi)
         sessions, multi = prepared[id(entry)]
         estimator._build(sessions, multi)
+        estimator._check_segments_fit(sessions)
         loaders.append(estimator._next_loader(sessions, estimator.max_iterations))
     return loaders

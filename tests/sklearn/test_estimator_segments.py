@@ -176,3 +176,16 @@ def test_bad_multi_session_and_trial_input():
         model.transform(neural, segments=trial)
     with pytest.raises(ValueError, match=r"transform embeds one recording at a time"):
         model.transform([X, X])
+
+
+def test_fit_seeds_with_segments_equals_solo_fits():
+    from cebra_pipe.sklearn.ensemble import fit_seeds
+
+    neural, position = _data()
+    X, y, trial = _flat(neural, position)
+    params = {k: v for k, v in FAST.items() if k != "random_state"}
+    members = fit_seeds(params, X, y, seeds=[0, 1], backend="loop", segments=trial)
+    for seed, member in zip([0, 1], members):
+        solo = CEBRA(**params, random_state=seed).fit(X, y, segments=trial)
+        np.testing.assert_array_equal(member.transform(X, segments=trial),
+                                      solo.transform(X, segments=trial))
