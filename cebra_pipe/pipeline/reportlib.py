@@ -119,7 +119,11 @@ def controls_summary(frame: pd.DataFrame) -> pd.DataFrame:
                        for m, s in zip(out["shuffled_mean"], out["shuffled_std"])]
     out["real labels better"] = np.where(out["real_better"], "yes", "no")
     keys = [k for k in ("animal", "session", "model", "label_set", "metric") if k in out]
-    return out[keys + ["real", "shuffled", "real labels better"]].set_index(keys)
+    columns = ["real", "shuffled", "real labels better"]
+    if "p_value" in out:  # training-null p-value, at least 1 / (1 + number of null models)
+        out["null models"], out["p (training nulls)"] = out["num_nulls"], out["p_value"].round(3)
+        columns += ["null models", "p (training nulls)"]
+    return out[keys + columns].set_index(keys)
 
 
 def plot_gof_curves(folder: str | Path, variants: Sequence[Sequence[str]], seeds: Sequence[int],
