@@ -37,6 +37,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/decoding.smk"
 include: "workflow/rules/hypotheses.smk"
+include: "workflow/rules/attribution.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -1732,3 +1733,57 @@ def test_train_step_writes_identical_model_files(ws, tmp_path):
                           "--checkpoints", str(tmp_path / f"ck-{run}")]) == 0
     first, second = (tmp_path / run / "seed0" / "model.pt" for run in ("a", "b"))
     assert first.read_bytes() == second.read_bytes()
+
+
+# --------------------------------------------- issue 15: user text in reports is inert
+
+class _Tags(HTMLParser):
+    """Start tags of an HTML document: ``(tag, attributes)``."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+HOSTILE = ("Lab {x} <script>alert('title')</script> [x](javascript:alert(2)) "
+           "<img src=x onerror=alert(3)> & co")
+
+
+def test_report_with_a_hostile_title_has_no_live_markup_from_it(tmp_path):
+    """A report title, ids and table cells with HTML, handlers, javascript: links and
+    braces: rendered as text; the only scripts are nbconvert's own."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    notebook = new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                     "display_name": "Python 3"}}, cells=[
+        new_code_cell('title = "x"\nanimal = "rat1"', metadata={"tags": ["parameters"]}),
+        new_code_cell("import pandas as pd\nfrom IPython.display import display\n"
+                      "from cebra_pipe.pipeline import reportlib as rl\n"
+                      "rl.md(f'# {title}: animal `{animal}`\\n\\n[{animal}]({animal}.html)')\n"
+                      "display(pd.DataFrame({'notes': [title]}, index=[title]))"),
+    ])
+    nbformat.write(notebook, tmp_path / "hostile.ipynb")
+    plain = tmp_path / "plain.html"
+    assert report.cli(["--notebook", str(tmp_path / "hostile.ipynb"), "--parameters",
+                       json.dumps({"title": "Lab"}), "--out-html", str(plain),
+                       "--out-notebook", str(tmp_path / "plain.ipynb")]) == 0
+    out = tmp_path / "hostile.html"
+    assert report.cli(["--notebook", str(tmp_path / "hostile.ipynb"), "--parameters",
+                       json.dumps({"title": HOSTILE}), "--out-html", str(out),
+                       "--out-notebook", str(tmp_path / "hostile.out.ipynb")]) == 0
+    text = out.read_text()
+    tags = _Tags(text).tags
+    scripts = [a for t, a in tags if t == "script"]
+    assert len(scripts) == len([a for t, a in _Tags(plain.read_text()).tags if t == "script"])
+    assert "alert('title')" not in "".join(
+        m.group(1) for m in re.finditer(r"<script[^>]*>(.*?)</script>", text, re.S))
+    assert not [(t, a) for t, a in tags if any(k.lower().startswith("on") for k in a)]
+    assert not [(t, a) for t, a in tags for k in ("href", "src")
+                if str(a.get(k, "")).strip().lower().startswith("javascript:")]
+    assert text.count("&lt;script&gt;alert('title')&lt;/script&gt;") >= 3  # heading, table
+    assert '<a href="rat1.html">rat1</a>' in text  # markdown of the notebook still works

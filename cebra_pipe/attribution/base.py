@@ -10,8 +10,9 @@ each, transposed back to ``(output_dim, neurons)``, under ``<key>-inv-lsq`` and
 and ``time_inversion_svd``.
 
 Result arrays are ``(num_samples, output_dim, neurons)`` like CEBRA's, or, with
-``aggregate="mean"``, their mean over samples ``(output_dim, neurons)`` accumulated
-batch by batch, so that a recording of any length runs in bounded memory.
+``aggregate="mean"`` (``"abs-mean"``), the mean over samples of the values (of their
+absolute values), ``(output_dim, neurons)``, accumulated batch by batch, so that a
+recording of any length runs in bounded memory.
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ class AttributionMap:
             Time steps per pass (bounds memory; the result does not depend on it).
         aggregate
             ``None``: per-sample arrays ``(num_samples, output_dim, neurons)``;
-            ``"mean"``: their mean ``(output_dim, neurons)``, without ever holding all
-            samples (use this on long recordings).
+            ``"mean"`` / ``"abs-mean"``: the mean of the values / of their absolute
+            values, ``(output_dim, neurons)``, without ever holding all samples (use
+            this on long recordings).
         **kwargs
             Method options (e.g. ``n_steps`` for integrated gradients).
 
@@ -149,8 +151,9 @@ class AttributionMap:
         """
         if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if aggregate not in (None, "mean"):
-            raise ValueError(f"aggregate must be None or 'mean', got {aggregate!r}.")
+        if aggregate not in (None, "mean", "abs-mean"):
+            raise ValueError(f"aggregate must be None, 'mean' or 'abs-mean', got "
+                             f"{aggregate!r}.")
         was_training = self.model.training
         self.model.eval()
         parts: dict[str, list[np.ndarray]] = {}
@@ -161,13 +164,14 @@ class AttributionMap:
                 windows = cut_windows(self.input_data, self.offset, index.to(self.device))
                 full = self.batch_maps(windows, **kwargs).detach()
                 for name, value in self._reduce(full, timings).items():
-                    if aggregate == "mean":
+                    if aggregate is not None:
+                        value = value.abs() if aggregate == "abs-mean" else value
                         sums[name] = sums.get(name, 0) + value.double().sum(0)
                     else:
                         parts.setdefault(name, []).append(value.cpu().numpy())
         finally:
             self.model.train(was_training)
-        if aggregate == "mean":
+        if aggregate is not None:
             result = {k: (v / self.num_samples).cpu().numpy() for k, v in sums.items()}
         else:
             result = {k: np.concatenate(v) for k, v in parts.items()}

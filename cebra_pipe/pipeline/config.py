@@ -261,7 +261,7 @@ def model_params(config: Mapping[str, Any], model: str) -> dict[str, Any]:
     spec = dict(config["models"][model])
     keys = ("model_architecture", "conditional", "time_offsets", "batch_size",
             "max_iterations", "output_dimension", "num_hidden_units", "learning_rate",
-            "temperature", "delta", "hybrid", "checkpoint_every")
+            "temperature", "delta", "hybrid", "jacobian_regularization", "checkpoint_every")
     return {key: spec[key] for key in keys if key in spec}
 
 

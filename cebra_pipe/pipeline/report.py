@@ -4,7 +4,9 @@ The notebook (``notebooks/*.ipynb``, a cell tagged ``parameters``) is run with
 papermill and the given parameters in the working directory, so it reads the
 results by relative path. Before rendering, stderr streams (warnings carry
 installation paths) are dropped and any absolute path of the working directory is
-replaced by ``.``, so the reports embed no paths of the machine that made them.
+replaced by ``.``, so the reports embed no paths of the machine that made them, and
+user text in the outputs is made inert (:func:`defuse`): a ``<script>`` in a report
+title shows as text.
 The HTML (code cells hidden) and the executed notebook are written atomically; a
 failing cell stops the step with the cell's error, and the failed notebook is kept
 at ``--failed-notebook`` for debugging.
@@ -77,6 +79,38 @@ def scrub(notebook: Any, roots: Sequence[str]) -> Any:
     return notebook
 
 
+_SCRIPT = re.compile(r"<\s*script\b.*?(?:<\s*/\s*script\s*>|$)", re.IGNORECASE | re.DOTALL)
+_HANDLER = re.compile(r"""\s+on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+_JS_URL = re.compile(r"javascript\s*:", re.IGNORECASE)
+
+
+def defuse(notebook: Any) -> Any:
+    """Make user text in a notebook's outputs inert before it becomes HTML (in place).
+
+    Markdown outputs (titles, ids, label names, notes formatted into them) get ``&``,
+    ``<`` and ``>`` escaped, so raw HTML there shows as text; HTML and SVG outputs
+    (pandas tables, which escape their cells already) lose ``<script>`` elements,
+    ``on...=`` handlers and ``javascript:`` URLs. The notebooks write no raw HTML, so
+    nothing meant as markup is lost. nbconvert's own ``sanitize_html`` is not used: it
+    also escapes headings, paragraphs and table heads.
+    """
+    import html
+
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data", {})
+            for mime in list(data):
+                text = "".join(data[mime]) if isinstance(data[mime], list) else data[mime]
+                if not isinstance(text, str):
+                    continue
+                if mime == "text/markdown":
+                    data[mime] = _JS_URL.sub("javascript&#58;", html.escape(text, quote=False))
+                elif mime in ("text/html", "image/svg+xml"):
+                    data[mime] = _JS_URL.sub("about:blank#", _HANDLER.sub("", _SCRIPT.sub(
+                        "", text)))
+    return notebook
+
+
 def render_html(notebook: Any, show_code: bool = False) -> str:
     """HTML of an executed notebook (nbconvert's lab template, images embedded)."""
     from nbconvert import HTMLExporter
@@ -86,7 +120,9 @@ def render_html(notebook: Any, show_code: bool = False) -> str:
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(notebook)
-    return body
+    # Markdown links are rendered after defuse(): '[x](javascript:...)' becomes a live href.
+    return re.sub(r"""\b(href|src)(\s*=\s*["']?)\s*javascript\s*:""", r"\1\2about:blank#", body,
+                  flags=re.IGNORECASE)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -125,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                     f"{err.exec_count}: {err.ename}: {err.evalue}"
                                     + (f" (executed notebook kept at '{args.failed_notebook}')"
                                        if args.failed_notebook else "")) from None
-            executed = scrub(nbformat.read(tmp, as_version=4), roots)
+            executed = defuse(scrub(nbformat.read(tmp, as_version=4), roots))
             nbformat.write(executed, tmp)
         html = render_html(executed, show_code=args.show_code)
         for root in roots:

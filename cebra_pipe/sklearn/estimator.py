@@ -36,6 +36,7 @@ from cebra_pipe.sklearn.inputs import (SessionData, as_array, check_neural,
                                        segment_bounds)
 from cebra_pipe.solver import resolve_device
 from cebra_pipe.solver import init as init_solver
+from cebra_pipe.solver.regularizers import init as init_regularizer
 
 _FORMAT = "cebra_pipe.CEBRA/1"
 _CONDITIONALS = {None: "time_delta", "time_delta": "time_delta", "time": "time",
@@ -85,6 +86,13 @@ class CEBRA(TransformerMixin, BaseEstimator):
         Train on behaviour and time jointly (CEBRA-Hybrid).
     random_state
         Seeds the weights and every sampler; equal seeds give identical models on CPU.
+    jacobian_regularization
+        Off (``None``, the default), or the xCEBRA penalty on the encoder's input
+        Jacobian that makes attribution maps identifiable
+        (:mod:`cebra_pipe.solver.regularizers`): a weight (float), or a dict
+        ``{"weight": w, "start": s, "ramp": r}``: off for ``s`` steps, then ramped
+        linearly to ``w`` over ``r`` steps. A bare weight means ``start=0`` and
+        ``ramp=max_iterations // 2``. Single-session training only.
     """
 
     def __init__(self, model_architecture: str = "offset1-model",
@@ -98,7 +106,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
                  output_dimension: int = 8, verbose: bool = False,
                  num_hidden_units: int = 32, pad_before_transform: bool = True,
                  hybrid: bool = False, optimizer_kwargs: tuple = _DEFAULT_OPTIMIZER_KWARGS,
-                 random_state: int | None = None):
+                 random_state: int | None = None,
+                 jacobian_regularization: float | dict | None = None):
         self.model_architecture = model_architecture
         self.device = device
         self.criterion = criterion
@@ -121,6 +130,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
         self.hybrid = hybrid
         self.optimizer_kwargs = optimizer_kwargs
         self.random_state = random_state
+        self.jacobian_regularization = jacobian_regularization
 
     @classmethod
     def supported_model_architectures(cls, pattern: str = "*") -> list[str]:
@@ -168,6 +178,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
             raise ValueError(f"random_state must be None or an integer in [0, 2**32), got "
                              f"{self.random_state!r}.")
         dict(self.optimizer_kwargs)  # a mapping or pairs, else TypeError
+        self._make_regularizer()  # raises on a bad jacobian_regularization
 
     # -- building blocks -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -206,6 +217,19 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return _OPTIMIZERS[self.optimizer](parameters, lr=self.learning_rate,
                                            **dict(self.optimizer_kwargs))
 
+    def _make_regularizer(self):
+        """The Jacobian regulariser of ``jacobian_regularization`` (``None`` when off)."""
+        spec = self.jacobian_regularization
+        if spec is None:
+            return None
+        if isinstance(spec, (int, float, np.number)) and not isinstance(spec, bool):
+            spec = {"weight": float(spec), "start": 0, "ramp": int(self.max_iterations) // 2}
+        if not isinstance(spec, dict) or "weight" not in spec \
+                or set(spec) - {"weight", "start", "ramp"}:
+            raise ValueError(f"jacobian_regularization must be None, a weight, or a dict with "
+                             f"'weight' and optional 'start', 'ramp'; got {spec!r}.")
+        return init_regularizer("jacobian", **spec)
+
     def _solver_name(self) -> str:
         if self.num_sessions_ is not None:
             return "multi-session"
@@ -220,6 +244,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
                             else int(sessions[0].continuous.shape[1]))
         if self.hybrid and (multi or sessions[0].continuous is None):
             raise ValueError("hybrid=True needs single-session training with continuous labels.")
+        if multi and self.jacobian_regularization is not None:
+            raise ValueError("jacobian_regularization is only implemented for single-session "
+                             "training.")
         with self._seeded(0):
             if multi:
                 model = torch.nn.ModuleList([self._make_model(s.neural.shape[1])
@@ -229,7 +256,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
         criterion = self._make_criterion()
         optimizer = self._make_optimizer(list(model.parameters()) + list(criterion.parameters()))
         self.solver_ = init_solver(self._solver_name(), model=model, criterion=criterion,
-                                   optimizer=optimizer, tqdm_on=bool(self.verbose))
+                                   optimizer=optimizer, tqdm_on=bool(self.verbose),
+                                   regularizer=self._make_regularizer())
         self.solver_.to(self.device_)
         self.n_features_in_ = ([s.neural.shape[1] for s in sessions] if multi
                                else sessions[0].neural.shape[1])

@@ -92,12 +92,19 @@ class Solver:
         Run the model in bfloat16 autocast (CUDA only; ignored elsewhere).
     sync_every
         Steps between reads of the on-device statistics.
+    regularizer
+        Called as ``regularizer(solver, batch)`` each step; its scalar is added to
+        the loss (:mod:`cebra_pipe.solver.regularizers`). ``None``: the plain loss.
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module,
                  optimizer: torch.optim.Optimizer, tqdm_on: bool = False,
-                 autocast: bool = False, sync_every: int = 50):
+                 autocast: bool = False, sync_every: int = 50,
+                 regularizer: Callable[["Solver", object], torch.Tensor] | None = None):
         self.model, self.criterion, self.optimizer = model, criterion, optimizer
+        self.regularizer = regularizer
+        #: The current step of ``fit`` (1-based; a resumed run continues the count).
+        self.iteration = 0
         self.tqdm_on, self.autocast, self.sync_every = tqdm_on, autocast, max(1, int(sync_every))
         self.history: list[float] = []
         self.log: dict[str, list[float]] = {k: [] for k in LOG_KEYS}
@@ -136,6 +143,8 @@ class Solver:
         """One optimisation step; returns ``(4,)`` statistics on the device."""
         self.optimizer.zero_grad(set_to_none=True)
         loss, align, uniform = self.compute_loss(batch)
+        if self.regularizer is not None:
+            loss = loss + self.regularizer(self, batch)
         loss.backward()
         self.optimizer.step()
         stats = torch.empty(4, device=loss.device)
@@ -172,6 +181,7 @@ class Solver:
                    dynamic_ncols=True)
         batches = itertools.islice(iter(loader), total - start)
         for step, batch in enumerate(batches, start + 1):
+            self.iteration = step
             buffer[pending] = self.step(batch)
             pending += 1
             if pending == self.sync_every or step == total:

@@ -375,6 +375,10 @@ class EnsembleSolver:
                  sync_every: int | None = None):
         solvers = list(solvers)
         _check_members(solvers)
+        if any(getattr(s, "regularizer", None) is not None for s in solvers):
+            # The stacked step computes the members' plain losses only.
+            raise ValueError("EnsembleSolver does not apply loss regularizers (e.g. "
+                             "jacobian_regularization); train such seeds one by one.")
         self.solvers = solvers
         self.backend = resolve_backend(backend, solvers)
         self.sync_every = max(1, int(sync_every or solvers[0].sync_every))

@@ -135,6 +135,9 @@ def test_mean_aggregate_streams_the_same_result(fitted, data):
             continue
         assert streamed[key].shape == (OUT, NEURONS)
         np.testing.assert_allclose(streamed[key], value.mean(0), rtol=1e-4, atol=1e-6)
+    absolute = method.compute_attribution_map(batch_size=50, aggregate="abs-mean")
+    np.testing.assert_allclose(absolute["jf-inv-svd"], np.abs(full["jf-inv-svd"]).mean(0),
+                               rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="aggregate"):
         method.compute_attribution_map(aggregate="max")
 

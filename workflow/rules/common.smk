@@ -136,6 +136,19 @@ def json_arg(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def json_param(value):
+    """json_arg(value) as a params function: Snakemake fills wildcards into string params,
+    so user text such as a report title 'Lab {x}' would stop the workflow; the result of
+    a function is used as it is."""
+    text = json_arg(value)
+    return lambda wildcards: text
+
+
+def text_param(value):
+    """A free-text config value as a params function (see json_param)."""
+    return lambda wildcards: value
+
+
 # ------------------------------------------------------------------ targets
 def runs_consistency_targets(animal, session, ext="tsv"):
     if len(SEEDS) < 2:

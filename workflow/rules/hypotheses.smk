@@ -33,7 +33,7 @@ rule hypotheses_session:
         alpha=config["hypotheses"]["alpha"],
         smoothing=config["hypotheses"]["baseline_smoothing"],
         null_seed=config["hypotheses"]["seed"],
-        units=json_arg({name: spec["unit"] for name, spec in config["labels"].items()}),
+        units=json_param({name: spec["unit"] for name, spec in config["labels"].items()}),
         knn=config["decoding"]["knn_neighbors"],
         gof_batches=config["decoding"]["gof_batches"],
         device=config["device"],

@@ -15,10 +15,10 @@ rule ingest:
         row=lambda w: json_arg(
             {"allow_pickle": str(config["allow_pickle"]).lower(), **ROW[(w.animal, w.session)]}
         ),
-        labels=json_arg(config["labels"]),
-        trial_key=config["split"]["trial_key"],
-        recording=json_arg({k: config[k] for k in ("time_base", "neural", "trials")
-                            if config.get(k)}),
+        labels=json_param(config["labels"]),
+        trial_key=text_param(config["split"]["trial_key"]),
+        recording=json_param({k: config[k] for k in ("time_base", "neural", "trials")
+                              if config.get(k)}),
     log:
         f"{RESULTS}/logs/ingest/{{animal}}/{{session}}.log",
     benchmark:

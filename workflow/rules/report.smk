@@ -138,7 +138,7 @@ rule report_overview:
         notebook=f"{RESULTS}/report/notebooks/overview.ipynb",
         provenance=f"{RESULTS}/report/notebooks/overview.provenance.json",
     params:
-        parameters=json_arg({
+        parameters=json_param({
             "animals": ANIMALS,
             "sessions": [list(k) for k in ROW],
             "variants": [[v.model, v.labels] for v in SINGLE],

@@ -1,0 +1,48 @@
+# 10. attribution: which neurons drive each single-session model's embedding, one job
+#     per session (all its models, label sets and seeds): maps (neurons x embedding
+#     dimensions), ranked neurons per label set and top-k overlaps for the report.
+
+
+rule attribution_session:
+    conda:
+        CONDA_ENV
+    input:
+        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
+        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        models=lambda w: attribution_model_files(w.animal, w.session),
+    output:
+        maps=f"{RESULTS}/attribution/{{animal}}/{{session}}.npz",
+        ranks=report(
+            f"{RESULTS}/attribution/{{animal}}/{{session}}.tsv",
+            caption="../report/attribution.rst",
+            category="Attribution maps",
+            labels={"animal": "{animal}", "session": "{session}"},
+        ),
+        summary=f"{RESULTS}/attribution/{{animal}}/{{session}}.json",
+        provenance=f"{RESULTS}/attribution/{{animal}}/{{session}}.provenance.json",
+    params:
+        dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
+        variants=json_arg(attribution_variants()),
+        seeds=",".join(map(str, SEEDS)),
+        method=config["attribution"]["method"],
+        top_k=config["attribution"]["top_k"],
+        num_samples=config["attribution"]["num_samples"],
+        sample_seed=config["attribution"]["seed"],
+        matched=str(config["attribution"]["matched_units"]).lower(),
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/attribution_session/{{animal}}/{{session}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/attribution_session/{{animal}}/{{session}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        "python -m cebra_pipe attribution --session {input.session:q} --split {input.split:q}"
+        " --dir {params.dir:q} --variants {params.variants:q} --seeds {params.seeds}"
+        " --method {params.method} --top-k {params.top_k} --num-samples {params.num_samples}"
+        " --sample-seed {params.sample_seed} --matched-units {params.matched}"
+        " --device {params.device:q} --threads {threads} --maps {output.maps:q}"
+        " --ranks {output.ranks:q} --summary {output.summary:q}"
+        " --provenance {output.provenance:q} > {log:q} 2>&1"
