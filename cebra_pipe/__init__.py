@@ -27,7 +27,7 @@ _ATTRIBUTES = {
     "compare_models": "cebra_pipe.plot",
     "plot_overview": "cebra_pipe.plot",
     "align_embeddings": "cebra_pipe.integrations.sklearn.helpers",
-    "ensemble_embeddings": "cebra_pipe.integrations.sklearn.helpers",
+    "ensemble_embeddings": "cebra_pipe.data.helper",
 }
 
 _SUBMODULES = {"compat", "data", "datasets", "decoders", "grid_search", "integrations",

@@ -574,7 +574,7 @@ def plot_overview(
     embedding_kwargs: dict | None = None,
     figsize: tuple[float, float] = (15, 4),
     dpi: int = 100,
-) -> matplotlib.figure.Figure:
+) -> tuple[matplotlib.figure.Figure, tuple[Axes, Axes, Axes]]:
     """Loss, temperature and the embedding of ``X`` of a fitted model, side by side.
 
     Parameters
@@ -588,18 +588,19 @@ def plot_overview(
 
     Returns
     -------
-    The figure.
+    The figure and its three axes (loss, temperature, embedding).
     """
     _state_dict(model, "plot_overview")  # a clear error for an unfitted model
     embedding = _check_embedding(model.transform(X))
     fig = plt.figure(figsize=figsize, dpi=dpi)
-    plot_loss(model, ax=fig.add_subplot(1, 3, 1), **(loss_kwargs or {}))
-    plot_temperature(model, ax=fig.add_subplot(1, 3, 2), **(temperature_kwargs or {}))
+    loss_ax = plot_loss(model, ax=fig.add_subplot(1, 3, 1), **(loss_kwargs or {}))
+    temperature_ax = plot_temperature(model, ax=fig.add_subplot(1, 3, 2),
+                                      **(temperature_kwargs or {}))
     embedding_kwargs = {"embedding_labels": "time", **(embedding_kwargs or {})}
     dims = len(embedding_kwargs.get("idx_order") or range(min(embedding.shape[1], 3)))
     ax = fig.add_subplot(1, 3, 3, projection="3d" if dims == 3 else None)
     plot_embedding(embedding, ax=ax, **embedding_kwargs)
-    return fig
+    return fig, (loss_ax, temperature_ax, ax)
 
 
 _SINGLE_PLOTS = {"loss": plot_loss, "temperature": plot_temperature}

@@ -397,9 +397,8 @@ def test_plot_overview_has_loss_temperature_and_embedding_panels(tmp_path):
     neural = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
     model = cebra.CEBRA(max_iterations=5, batch_size=16, output_dimension=3, device="cpu",
                         random_state=0).fit(neural)
-    fig = cebra.plot_overview(model, neural)
-    axes = fig.get_axes()
-    assert len(axes) == 3
+    fig, axes = cebra.plot_overview(model, neural)
+    assert list(axes) == fig.get_axes() and len(axes) == 3
     assert len(axes[0].get_lines()[0].get_ydata()) == 5  # one loss point per step
     assert axes[2].name == "3d"
     assert_png(axes[0], tmp_path / "overview.png")

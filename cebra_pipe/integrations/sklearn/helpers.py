@@ -1,20 +1,15 @@
-"""Aligning and averaging embeddings of several models or sessions.
-
-Embeddings of different runs are identical only up to a linear map (rotation, for
-unit-norm embeddings). :func:`align_embeddings` maps each embedding onto the first
-one with a least-squares linear map fitted on label-binned means (so sessions of
-different lengths and sampling can be aligned); :func:`ensemble_embeddings`
-averages the aligned embeddings of runs over the same samples.
-"""
+"""Embeddings of several recordings on a common label axis (``align_embeddings``),
+and the ensemble of several runs (``ensemble_embeddings``, from
+:mod:`cebra_pipe.data.helper`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import sklearn.linear_model
 import torch
 
+from cebra_pipe.data.helper import ensemble_embeddings
 from cebra_pipe.sklearn.inputs import as_array
 
 
@@ -44,18 +39,24 @@ def _binned_means(embedding: np.ndarray, labels: np.ndarray,
 
 def align_embeddings(embeddings: list[Any], labels: list[Any], normalize: bool = True,
                      n_bins: int = 100) -> list[np.ndarray]:
-    """Map every embedding linearly onto the first, matched on binned labels.
+    """Put embeddings of different recordings on a common label axis.
+
+    The label range the recordings share is cut into ``n_bins`` equal bins; each
+    embedding becomes its mean per bin, over the bins every recording fills. The
+    results have the same rows (label bins) and can be compared or regressed onto
+    each other, whatever the recordings' lengths and embedding dimensions.
 
     Parameters
     ----------
-    embeddings : list of (time_i, dims) arrays or tensors
+    embeddings : list of (time_i, dims_i) arrays or tensors
     labels : list of (time_i,) or (time_i, 1) continuous labels, one per embedding
-    normalize : project the embeddings onto the unit sphere before aligning
-    n_bins : label bins over the range the labels share
+    normalize : project each sample onto the unit sphere before averaging
+    n_bins : label bins over the shared range
 
     Returns
     -------
-    list of (time_i, dims) arrays; the first is the reference itself.
+    list of (bins, dims_i) arrays, ``bins <= n_bins`` (bins empty in any recording
+    are left out).
     """
     if not isinstance(embeddings, (list, tuple)) or len(embeddings) < 1:
         raise ValueError("embeddings must be a non-empty list of (time, dims) arrays.")
@@ -73,9 +74,6 @@ def align_embeddings(embeddings: list[Any], labels: list[Any], normalize: bool =
         if y.shape[1] != 1:
             raise ValueError(f"labels[{i}] must be 1-D (one continuous label), got "
                              f"{y.shape[1]} columns.")
-        if e.shape[1] != arrays[0].shape[1]:
-            raise ValueError(f"embeddings[{i}] has {e.shape[1]} dims, embeddings[0] has "
-                             f"{arrays[0].shape[1]}.")
     if normalize:
         arrays = [_unit_rows(a) for a in arrays]
     low = max(float(y.min()) for y in targets)
@@ -84,46 +82,12 @@ def align_embeddings(embeddings: list[Any], labels: list[Any], normalize: bool =
         raise ValueError("The label ranges of the embeddings do not overlap: nothing to "
                          "align on.")
     edges = np.linspace(low, high, n_bins + 1)
-    reference, ref_filled = _binned_means(arrays[0], targets[0], edges)
-    aligned = [arrays[0]]
-    for i, (array, y) in enumerate(zip(arrays[1:], targets[1:]), start=1):
-        means, filled = _binned_means(array, y, edges)
-        shared = filled & ref_filled
-        if shared.sum() < 2:
-            raise ValueError(f"embeddings[{i}] shares fewer than 2 filled label bins with "
-                             f"embeddings[0]; use fewer bins (n_bins={n_bins}).")
-        source = means[shared[filled]]
-        target = reference[shared[ref_filled]]
-        regression = sklearn.linear_model.LinearRegression().fit(source, target)
-        aligned.append(regression.predict(array))
-    return aligned
-
-
-def ensemble_embeddings(embeddings: list[Any], labels: list[Any] | None = None,
-                        post_norm: bool = False, n_bins: int = 100) -> np.ndarray:
-    """Average several embeddings of the same samples after aligning them.
-
-    Parameters
-    ----------
-    embeddings : list of (time, dims) arrays of the same recording (e.g. seeds)
-    labels : list of (time,) continuous labels to align on; by default the time index
-    post_norm : project the average onto the unit sphere
-    n_bins : label bins for :func:`align_embeddings`
-
-    Returns
-    -------
-    (time, dims) array.
-    """
-    if not isinstance(embeddings, (list, tuple)) or len(embeddings) < 1:
-        raise ValueError("embeddings must be a non-empty list of (time, dims) arrays.")
-    lengths = {len(e) for e in embeddings}
-    if len(lengths) != 1:
-        raise ValueError(f"ensemble_embeddings needs embeddings of the same samples, got "
-                         f"lengths {sorted(lengths)}; use align_embeddings for sessions.")
-    if labels is None:
-        labels = [np.arange(lengths.pop(), dtype=np.float64)] * len(embeddings)
-    average = np.mean(align_embeddings(embeddings, labels, n_bins=n_bins), axis=0)
-    return _unit_rows(average) if post_norm else average
+    binned = [_binned_means(a, y, edges) for a, y in zip(arrays, targets)]
+    common = np.logical_and.reduce([filled for _, filled in binned])
+    if not common.any():
+        raise ValueError(f"No label bin has samples of every embedding; use fewer bins "
+                         f"(n_bins={n_bins}).")
+    return [means[common[filled]] for means, filled in binned]
 
 
 __all__ = ["align_embeddings", "ensemble_embeddings"]
