@@ -97,11 +97,11 @@ def _target(session: Any, name: str, idx: np.ndarray) -> np.ndarray:
     return values
 
 
-def _fit_scores(model: Any, X: np.ndarray, y: tuple, batches: int, session_id: int | None
-                ) -> dict[str, float]:
+def _fit_scores(model: Any, X: np.ndarray, y: tuple, batches: int, session_id: int | None,
+                segments: np.ndarray | None = None) -> dict[str, float]:
     from cebra_pipe.sklearn.metrics import goodness_of_fit_score, infonce_loss
 
-    kwargs = {"num_batches": batches, "seed": 0}
+    kwargs = {"num_batches": batches, "seed": 0, "segments": segments}
     if session_id is not None:
         kwargs["session_id"] = session_id
     return {"gof_bits": float(goodness_of_fit_score(model, X, *y, **kwargs)),
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             y_valid = control_labels(session, spec, split["valid"],
                                      [spec["shuffle_seed"], seed, 1] + ([i] if args.multi else []))
             fit = _fit_scores(model, session.neural[split["valid"]], y_valid, args.gof_batches,
-                              i if args.multi else None)
+                              i if args.multi else None, session.segments_at(split["valid"]))
             rows += [{**base, "target": "-", "metric": m, "value": v} for m, v in fit.items()]
     frame = pd.DataFrame(rows)
     with all_or_nothing([args.out, args.provenance]):

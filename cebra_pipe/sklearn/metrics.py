@@ -62,9 +62,9 @@ def _check_labels_match(model: Any, sessions: list) -> None:
 
 
 def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
-                       num_batches: int, seed: int):
+                       num_batches: int, seed: int, segments: Any = None):
     """Loader of fresh batches of ``(X, y)`` and the encoder(s) to evaluate them with."""
-    sessions, multi = model._prepare(X, y)
+    sessions, multi = model._prepare(X, y, segments)
     if model.num_sessions_ is None and multi:
         raise ValueError(f"X is a list of {len(sessions)} sessions but the model was trained "
                          "on a single session; pass one (time, neurons) array.")
@@ -95,7 +95,7 @@ def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
 
 
 def _mean_infonce(model: Any, X: Any, y: tuple, session_id: int | None, num_batches: int,
-                  seed: int) -> tuple[float, int]:
+                  seed: int, segments: Any = None) -> tuple[float, int]:
     """Mean criterion over ``num_batches`` batches, and negatives per reference."""
     import torch
 
@@ -104,7 +104,8 @@ def _mean_infonce(model: Any, X: Any, y: tuple, session_id: int | None, num_batc
     if isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer)) \
             or num_batches < 1:
         raise ValueError(f"num_batches must be an integer >= 1, got {num_batches!r}.")
-    loader, encoder = _evaluation_loader(model, X, y, session_id, int(num_batches), seed)
+    loader, encoder = _evaluation_loader(model, X, y, session_id, int(num_batches), seed,
+                                         segments)
     # A plain (non-hybrid) solver scores behaviour positives only, so hybrid models
     # are judged on the labels, like behaviour models.
     solver_cls = (MultiSessionSolver if isinstance(encoder, torch.nn.ModuleList)
@@ -132,7 +133,7 @@ def _batch_negatives(batch: Any) -> int:
 
 def infonce_loss(cebra_model: Any, X: Any, *y: Any, session_id: int | None = None,
                  num_batches: int = 500, correct_by_batchsize: bool = False,
-                 seed: int = 0) -> float:
+                 seed: int = 0, segments: Any = None) -> float:
     """The model's own InfoNCE on ``(X, y)``, averaged over fresh batches.
 
     Parameters
@@ -153,6 +154,8 @@ def infonce_loss(cebra_model: Any, X: Any, *y: Any, session_id: int | None = Non
         better.
     seed
         Seeds the batch sampling; the same seed gives the same value.
+    segments
+        Segment ids as for ``fit``: no sampled window or positive crosses a seam.
 
     Returns
     -------
@@ -160,18 +163,19 @@ def infonce_loss(cebra_model: Any, X: Any, *y: Any, session_id: int | None = Non
         Mean InfoNCE (lower is better).
     """
     _check_fitted(cebra_model)
-    loss, negatives = _mean_infonce(cebra_model, X, y, session_id, num_batches, seed)
+    loss, negatives = _mean_infonce(cebra_model, X, y, session_id, num_batches, seed, segments)
     return loss - float(np.log(negatives)) if correct_by_batchsize else loss
 
 
 def goodness_of_fit_score(cebra_model: Any, X: Any, *y: Any, session_id: int | None = None,
-                          num_batches: int = 500, seed: int = 0) -> float:
+                          num_batches: int = 500, seed: int = 0,
+                          segments: Any = None) -> float:
     """Goodness of fit in bits: ``(log(negatives) - InfoNCE) * log2(e)``; 0 is chance.
 
     Parameters are those of :func:`infonce_loss`.
     """
     _check_fitted(cebra_model)
-    loss, negatives = _mean_infonce(cebra_model, X, y, session_id, num_batches, seed)
+    loss, negatives = _mean_infonce(cebra_model, X, y, session_id, num_batches, seed, segments)
     return float(infonce_to_goodness_of_fit(loss, batch_size=negatives, num_sessions=1))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cebra_pipe import CEBRA
-from cebra_pipe.pipeline import train
+from cebra_pipe.pipeline import decode, train
 from cebra_pipe.pipeline.common import PipelineError, Session, load_session, save_npz
 
 MODEL = {"model_architecture": "offset10-model", "conditional": "time_delta",
@@ -104,6 +104,14 @@ def test_train_single_passes_seams_and_embeds_segments_apart(tmp_path, monkeypat
                                for part in np.split(X[train_idx], bounds)])
     np.testing.assert_allclose(np.load(outdir / "seed0" / "embedding_train.npy"), expected,
                                rtol=1e-6, atol=1e-6)
+    # decoding scores the held-out trial with windows inside it
+    table = tmp_path / "decode.tsv"
+    assert decode.cli(["--sessions", str(session), "--splits", str(split_file), "--dir",
+                       str(outdir), "--seeds", "0", "--model-name", "m", "--labels-name",
+                       "position", "--labels", json.dumps({"names": ["position"]}),
+                       "--targets", '["position"]', "--gof-batches", "2", "--out", str(table),
+                       "--provenance", f"{table}.json"]) == 0
+    assert "gof_bits" in table.read_text()
 
 
 def test_train_multi_passes_seams_per_session(tmp_path, monkeypatch):

@@ -189,3 +189,18 @@ def test_fit_seeds_with_segments_equals_solo_fits():
         solo = CEBRA(**params, random_state=seed).fit(X, y, segments=trial)
         np.testing.assert_array_equal(member.transform(X, segments=trial),
                                       solo.transform(X, segments=trial))
+
+
+def test_goodness_of_fit_samples_inside_segments():
+    from cebra_pipe.sklearn.metrics import goodness_of_fit_score, infonce_loss
+
+    neural, position = _data()
+    X, y, trial = _flat(neural, position)
+    model = CEBRA(**FAST).fit(X, y, segments=trial)
+    plain = goodness_of_fit_score(model, X, y, num_batches=3)
+    assert goodness_of_fit_score(model, X, y, num_batches=3,
+                                 segments=np.zeros(len(X), int)) == plain
+    assert infonce_loss(model, X, y, num_batches=3, segments=trial) != \
+        infonce_loss(model, X, y, num_batches=3)
+    with pytest.raises(ValueError, match="segments has 10 samples"):
+        goodness_of_fit_score(model, X, y, num_batches=3, segments=trial[:10])
