@@ -191,6 +191,7 @@ def animal_report_inputs(animal):
         files += decode_targets(animal, session)
         files += runs_consistency_targets(animal, session, "png")
         files += hypothesis_session_files(animal, session)
+        files += attribution_session_files(animal, session)
     # The loss and embedding files the notebook also reads are inputs of the figures
     # rule; listing them again here would only slow down building the DAG.
     return files
@@ -231,7 +232,27 @@ def all_targets():
     targets = [f"{RESULTS}/report/overview.html"]
     targets += [f"{RESULTS}/report/{animal}.html" for animal in ANIMALS]
     targets += cohort_tables()
+    targets += [p for a, s in ROW for p in attribution_session_files(a, s)]
     return targets
+
+
+def attribution_variants():
+    """The single-session models explained by attribution maps (not the shuffled
+    controls): every label set's behaviour models and CEBRA-Time."""
+    if not config["attribution"]["enabled"]:
+        return []
+    return [{"model": v.model, "label_set": v.labels} for v in SINGLE if not v.shuffled]
+
+
+def attribution_model_files(animal, session):
+    return [p for v in attribution_variants()
+            for p in single_outputs(animal, session, v["model"], v["label_set"], "model.pt")]
+
+
+def attribution_session_files(animal, session):
+    if not attribution_variants():
+        return []
+    return [f"{RESULTS}/attribution/{animal}/{session}.{ext}" for ext in ("npz", "tsv", "json")]
 
 
 # ------------------------------------------------------- input functions
