@@ -85,3 +85,11 @@ def test_compare_groups_effect_size_and_single_animal_groups():
     with pytest.raises(ValueError, match="at least 2 animals per group, got 1 and 2"):
         compare_groups([1.0], [0.0, 0.5])
     assert sign_flip_test([0.3]) == 0.5 and sign_flip_test([-0.3]) == 1.0
+
+
+def test_sign_flip_rejects_at_the_nominal_rate_without_an_effect_and_finds_one():
+    rng = np.random.default_rng(2)
+    p_null = np.array([sign_flip_test(rng.normal(0, 1, 8)) for _ in range(200)])
+    assert 0.01 <= np.mean(p_null < 0.05) <= 0.1  # exact test over 2**8 sign patterns
+    p_effect = np.array([sign_flip_test(rng.normal(1.5, 1, 8)) for _ in range(20)])
+    assert np.mean(p_effect < 0.05) >= 0.9
