@@ -49,7 +49,8 @@ def test_true_position_encoded_foreign_position_not(recording):
             rows.append({"animal": "achilles", "session": "s1", "model": "behavior",
                          "label_set": name, **test.row()})
     table = session_table(rows, correction="holm", alpha=0.05).set_index(["label_set", "metric"])
-    print(table[["real", "null_median", "effect", "p_value", "p_adjusted", "verdict"]])
+    print(table[["real", "null_median", "effect", "p_value", "p_adjusted", "verdict"]]
+          .to_string())
     for metric in ("gof_bits", "r2", "median_abs_error"):
         assert table.loc[("position", metric), "verdict"] == "encoded"
         assert table.loc[("position", metric), "p_adjusted"] < 0.05
