@@ -201,27 +201,34 @@ class _KDTreeSearch:
     """
 
     def __init__(self, points: torch.Tensor):
-        self.points = np.ascontiguousarray(points.detach().cpu().double().numpy())
-        # balanced median splits answer pose-like random walks fastest (measured 8-20-D)
-        self.tree = scipy.spatial.cKDTree(self.points, copy_data=False)
+        points = np.ascontiguousarray(points.detach().cpu().double().numpy())
+        # Sliding-midpoint splits (balanced_tree=False) build and answer 8-20-D random
+        # walks 1.2-1.5x faster than median splits. The tree reads points through an
+        # index array; storing them in its leaf order makes each leaf one contiguous
+        # block (1.5x faster queries at 1M points, 20-D); the rebuilt tree is the same.
+        self.order = scipy.spatial.cKDTree(points, balanced_tree=False).indices
+        self.points = points[self.order]
+        self.tree = scipy.spatial.cKDTree(self.points, balanced_tree=False, copy_data=False)
+        self.order = torch.from_numpy(self.order.astype(np.int64))
 
     def nearest(self, targets: torch.Tensor) -> torch.Tensor:
         """Index of the nearest point to each of ``targets (b, d)``, on their device."""
         query = targets.detach().cpu().double().numpy()
         if len(query) == 0:
-            return torch.zeros(len(query), dtype=torch.long, device=targets.device)
+            return torch.zeros(0, dtype=torch.long, device=targets.device)
         distance, index = self.tree.query(query, k=2)
-        nearest = torch.from_numpy(index[:, 0].astype(np.int64))
+        nearest = self.order[torch.from_numpy(index[:, 0].astype(np.int64))]
         close = np.flatnonzero(distance[:, 1] <= distance[:, 0] * (1 + _TIE_MARGIN))
         if len(close):
             radius = distance[close, 0] * (1 + 2 * _TIE_MARGIN)
             balls = self.tree.query_ball_point(query[close], radius)
             owner = np.repeat(np.arange(len(close)), [len(b) for b in balls])
-            candidate = np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])
+            candidate = torch.from_numpy(
+                np.concatenate([np.asarray(b, dtype=np.int64) for b in balls]))
             nearest[close] = _lowest_closest(torch.from_numpy(self.points),
                                              torch.from_numpy(query[close]),
-                                             torch.from_numpy(owner),
-                                             torch.from_numpy(candidate))
+                                             torch.from_numpy(owner), candidate,
+                                             self.order[candidate])
         return nearest.to(targets.device)
 
 
@@ -285,8 +292,8 @@ _SEARCHES = {"kdtree": _KDTreeSearch, "blocked": _BlockedSearch}
 
 
 def _lowest_closest(points: torch.Tensor, targets: torch.Tensor, owner: torch.Tensor,
-                    candidate: torch.Tensor) -> torch.Tensor:
-    """Per target, the lowest ``candidate`` at the smallest float64 distance.
+                    candidate: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Per target, the lowest id of the candidates at the smallest float64 distance.
 
     Parameters
     ----------
@@ -294,13 +301,15 @@ def _lowest_closest(points: torch.Tensor, targets: torch.Tensor, owner: torch.Te
     targets : (b, d) float64
     owner, candidate : (pairs,) target and point index of each candidate pair;
         every target owns at least one pair.
+    ids : (pairs,) what to compare and return for each pair; ``candidate`` if None.
     """
+    ids = candidate if ids is None else ids
     dist = ((points[candidate] - targets[owner]) ** 2).sum(1)
     best = torch.full((len(targets),), math.inf, dtype=dist.dtype, device=dist.device)
     best = best.scatter_reduce(0, owner, dist, "amin")
     lowest = torch.full((len(targets),), len(points), dtype=torch.long, device=dist.device)
     at_best = dist == best[owner]
-    return lowest.scatter_reduce(0, owner[at_best], candidate[at_best], "amin")
+    return lowest.scatter_reduce(0, owner[at_best], ids[at_best], "amin")
 
 
 class _FlatGroups:
