@@ -105,8 +105,11 @@ def pick_key(req: Request, available: Sequence[str], what: str = "arrays") -> st
             return available[0]
         if not available:
             raise EmptyFileError(f"{req.where} holds no {what}.")
+        # The reference cebra silently takes the first entry; that file order is easy
+        # to get wrong (labels read as neural data), so the choice is left to the user.
         raise KeyRequiredError(f"{req.where} holds {len(available)} {what}; pass key= one of "
-                               f"{_short_list(available)}.")
+                               f"{_short_list(available)} (cebra 0.6.1 took the first: "
+                               f"key={available[0]!r}).")
     for candidate in (req.key, req.key.strip("/")):  # HDF5 paths may start with '/'
         if candidate in available:
             return candidate

@@ -610,3 +610,10 @@ def test_npy_header_is_checked_against_the_file_size(tmp_path):
     (tmp_path / "x.npy").write_bytes(raw[:-8])  # one float short
     with pytest.raises(CorruptFileError, match=r"x\.npy.*claims shape \(20, 3\).*480 bytes"):
         load_data(tmp_path / "x.npy")
+
+
+def test_several_arrays_error_tells_a_cebra_user_which_key_the_reference_took(tmp_path):
+    path = tmp_path / "two.npz"
+    np.savez(path, neural=np.zeros((3, 2)), position=np.zeros(3))
+    with pytest.raises(KeyRequiredError, match=r"cebra 0\.6\.1 took the first: key='neural'"):
+        load_data(path)
