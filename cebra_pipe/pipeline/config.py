@@ -197,6 +197,60 @@ def check_config(config: Mapping[str, Any]) -> None:
     if trial_key in labels:
         raise ConfigError(f"config: field 'split.trial_key': {trial_key!r} is also a label "
                           "name; pick another label name.")
+    check_recording(config)
+
+
+# Label fields that only mean something when ingest aligns recordings (time_base set);
+# fields with schema defaults are not listed (they are always present).
+_RECORDING_LABEL_FIELDS = ("interpolation", "period", "max_gap", "rate", "time", "column")
+
+
+def check_recording(config: Mapping[str, Any]) -> None:
+    """Cross-field checks of the recording sections (time_base, neural, trials, labels).
+
+    Raises
+    ------
+    ConfigError naming the field: a time base with neither bin_size nor stream, or
+    naming an unknown stream; neural/trials sections or recording-only label fields
+    without a time_base; circular interpolation without a period; DeepLabCut labels
+    without a frame rate.
+    """
+    time_base = config.get("time_base")
+    labels = config["labels"]
+    if time_base is None:
+        neural = config.get("neural") or {}
+        # The schema fills starting_time and preprocess in; only a chosen field counts.
+        chosen = [k for k, v in neural.items() if k != "starting_time" and v not in ([], {})]
+        for section, used in (("neural", chosen), ("trials", config.get("trials"))):
+            if used:
+                raise ConfigError(f"config: field '{section}' only applies to recordings "
+                                  "aligned at ingest; add a time_base section (bin_size or "
+                                  "stream).")
+        for name, spec in labels.items():
+            extra = [f for f in _RECORDING_LABEL_FIELDS if f in spec]
+            extra += ["preprocess"] if spec.get("preprocess") else []
+            if extra or spec.get("source", "auto") != "auto":
+                raise ConfigError(f"config: field 'labels.{name}': "
+                                  f"{extra or ['source']} only apply to recordings aligned "
+                                  "at ingest; add a time_base section (bin_size or stream).")
+        return
+    if not time_base.get("bin_size") and not time_base.get("stream"):
+        raise ConfigError("config: field 'time_base': give bin_size (seconds) or stream (the "
+                          "stream whose samples are the time base).")
+    if time_base.get("bin_size") and time_base.get("stream"):
+        raise ConfigError("config: field 'time_base': give bin_size or stream, not both.")
+    stream = time_base.get("stream")
+    if stream and stream != "neural" and stream not in labels:
+        raise ConfigError(f"config: field 'time_base.stream': unknown stream {stream!r}; use "
+                          f"'neural' or a label ({sorted(labels)}).")
+    for name, spec in labels.items():
+        where = f"config: field 'labels.{name}"
+        if spec.get("interpolation") == "circular" and not spec.get("period"):
+            raise ConfigError(f"{where}.period': circular interpolation needs the period "
+                              "(360 for degrees, 6.283185307179586 for radians).")
+        if spec.get("source") == "deeplabcut" and not spec.get("rate"):
+            raise ConfigError(f"{where}.rate': DeepLabCut pose needs the camera's frame rate "
+                              "(Hz).")
 
 
 def check_model_architectures(config: Mapping[str, Any]) -> None:

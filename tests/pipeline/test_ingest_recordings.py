@@ -166,3 +166,37 @@ def test_dlc_config_runs_from_the_pose_file_to_the_reports(tmp_path):
     decoding = pd.read_csv(results / "tables" / "decoding.tsv", sep="\t")
     assert {"real", "shuffled"} <= set(decoding["control"])
     assert (results / "report" / "overview.html").is_file()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"time_base": {}}, "time_base': give bin_size"),
+    ({"time_base": {"bin_size": 0.1, "stream": "neural"}}, "not both"),
+    ({"time_base": {"stream": "speed"}}, "time_base.stream': unknown stream 'speed'"),
+    ({"time_base": None}, "'neural' only applies to recordings"),
+    ({"time_base": None, "neural": None}, "'trials' only applies to recordings"),
+    ({"time_base": None, "neural": None, "trials": None},
+     r"labels.position': \['max_gap'\] only apply to recordings"),
+    ({"labels": {"angle": {"type": "continuous", "key": "a", "interpolation": "circular"}}},
+     "labels.angle.period': circular interpolation needs the period"),
+    ({"labels": {"pose": {"type": "continuous", "source": "deeplabcut"}}},
+     "labels.pose.rate': DeepLabCut pose needs the camera's frame rate"),
+])
+def test_recording_config_cross_checks(change, message):
+    from snakemake.utils import validate
+
+    from cebra_pipe.pipeline import config as cp_config
+
+    config = yaml.safe_load((REPO / "config" / "nwb" / "config.yaml").read_text())
+    config.update(change)
+    config = {k: v for k, v in config.items() if v is not None}
+    config["label_sets"] = {"one": [next(iter(config["labels"]))]}
+    config["models"]["behavior"]["label_sets"] = ["one"]
+    config["consistency"]["align_label"] = next(iter(config["labels"]))
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    with pytest.raises(cp_config.ConfigError, match=message):
+        cp_config.check_config(config)
+    for shipped in ("nwb/config.yaml", "nwb/prepared.yaml", "dlc/config.yaml",
+                    "config.yaml", "rats/config.yaml"):
+        good = yaml.safe_load((REPO / "config" / shipped).read_text())
+        validate(good, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+        cp_config.check_config(good)
