@@ -1,16 +1,20 @@
-"""Ensembles of embeddings of the same samples from several models (e.g. seeds).
+"""Aligning embeddings of the same variable by rotation, and ensembles of runs.
 
 Two runs on the same data give embeddings that agree up to a rotation (on the unit
-sphere). :func:`ensemble_embeddings` rotates every embedding onto the first with
-orthogonal Procrustes (``scipy.linalg.orthogonal_procrustes``) and averages them.
+sphere). :class:`OrthogonalProcrustesAlignment` finds that rotation
+(``scipy.linalg.orthogonal_procrustes``) after matching the samples of two
+embeddings by their labels (or time indices); :func:`ensemble_embeddings` rotates
+several embeddings onto the first and averages them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import joblib
 import numpy as np
 import scipy.linalg
+import sklearn.neighbors
 import torch
 
 
@@ -18,23 +22,111 @@ def _as_float_2d(array: Any, name: str) -> np.ndarray:
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     values = np.asarray(array, dtype=np.float64)
+    if values.ndim == 1 and name.endswith("label"):
+        values = values[:, None]
     if values.ndim != 2:
         raise ValueError(f"{name} must be 2-D (time, dims), got shape {values.shape}.")
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty.")
     if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or infinite values.")
     return values
 
 
+class OrthogonalProcrustesAlignment:
+    """The rotation that best maps ``data`` onto ``ref_data`` (least squares).
+
+    Each reference sample is paired with the mean of the ``top_k`` samples of
+    ``data`` whose labels are nearest to its label; the rotation is fitted on these
+    pairs (on ``subsample`` of them when given).
+
+    Parameters
+    ----------
+    top_k
+        Samples of ``data`` averaged per reference sample.
+    subsample
+        Pairs used for the fit (drawn with a fixed seed); all when None.
+
+    Attributes
+    ----------
+    transform_ : (dims, dims) orthogonal matrix, after :meth:`fit`.
+    """
+
+    def __init__(self, top_k: int = 5, subsample: int | None = None):
+        self.top_k = top_k
+        self.subsample = subsample
+
+    def fit(self, ref_data: Any, data: Any, ref_label: Any = None,
+            label: Any = None) -> "OrthogonalProcrustesAlignment":
+        """Fit the rotation.
+
+        Parameters
+        ----------
+        ref_data : (n_ref, dims) reference embedding
+        data : (n, dims) embedding to align
+        ref_label, label : (n_ref, l) and (n, l) labels to pair samples on; both None
+            pairs samples by time index
+        """
+        ref = _as_float_2d(ref_data, "ref_data")
+        other = _as_float_2d(data, "data")
+        if ref.shape[1] != other.shape[1]:
+            raise ValueError(f"ref_data and data need the same number of dimensions, got "
+                             f"{ref.shape[1]} and {other.shape[1]}.")
+        if (ref_label is None) != (label is None):
+            raise ValueError("Give both ref_label and label, or neither (pairs by time).")
+        if ref_label is None:
+            ref_label, label = np.arange(len(ref)), np.arange(len(other))
+        ref_label = _as_float_2d(ref_label, "ref_label")
+        label = _as_float_2d(label, "label")
+        for name, values, rows in (("ref_label", ref_label, len(ref)),
+                                   ("label", label, len(other))):
+            if len(values) != rows:
+                raise ValueError(f"{name} has {len(values)} samples, its data has {rows}.")
+        if ref_label.shape[1] != label.shape[1]:
+            raise ValueError(f"ref_label and label need the same number of columns, got "
+                             f"{ref_label.shape[1]} and {label.shape[1]}.")
+        if isinstance(self.top_k, bool) or not 1 <= int(self.top_k) <= len(other):
+            raise ValueError(f"top_k must be between 1 and the samples of data "
+                             f"({len(other)}), got {self.top_k!r}.")
+        neighbors = sklearn.neighbors.NearestNeighbors(n_neighbors=int(self.top_k)).fit(label)
+        _, index = neighbors.kneighbors(ref_label)
+        matched = other[index].mean(axis=1)
+        rows = np.arange(len(ref))
+        if self.subsample is not None:
+            if isinstance(self.subsample, bool) or int(self.subsample) < 1:
+                raise ValueError(f"subsample must be a positive integer, got "
+                                 f"{self.subsample!r}.")
+            rows = np.random.default_rng(0).permutation(len(ref))[:int(self.subsample)]
+        self.transform_ = scipy.linalg.orthogonal_procrustes(matched[rows], ref[rows])[0]
+        return self
+
+    def transform(self, data: Any) -> np.ndarray:
+        """``data (n, dims)`` rotated onto the reference."""
+        if not hasattr(self, "transform_"):
+            raise ValueError("OrthogonalProcrustesAlignment is not fitted: call fit first.")
+        values = _as_float_2d(data, "data")
+        if values.shape[1] != len(self.transform_):
+            raise ValueError(f"data has {values.shape[1]} dimensions, the alignment was "
+                             f"fitted on {len(self.transform_)}.")
+        return values @ self.transform_
+
+    def fit_transform(self, ref_data: Any, data: Any, ref_label: Any = None,
+                      label: Any = None) -> np.ndarray:
+        """:meth:`fit`, then :meth:`transform` of ``data``."""
+        return self.fit(ref_data, data, ref_label, label).transform(data)
+
+
 def ensemble_embeddings(embeddings: list[Any], labels: list[Any] | None = None,
-                        post_norm: bool = False) -> np.ndarray:
+                        post_norm: bool = False, n_jobs: int = 0) -> np.ndarray:
     """Rotate embeddings of the same samples onto the first and average them.
 
     Parameters
     ----------
     embeddings : list of (time, dims) arrays or tensors of one recording
-    labels : optional list of (time,) sample indices per embedding; rows are first
-        put in the order of these indices (for embeddings of shuffled samples)
+    labels : optional list of (time,) labels per embedding to pair samples on
+        (:class:`OrthogonalProcrustesAlignment`); by default the time index
     post_norm : project the average onto the unit sphere
+    n_jobs : parallel alignments with joblib (0: in this process, -1: all cores)
 
     Returns
     -------
@@ -46,21 +138,27 @@ def ensemble_embeddings(embeddings: list[Any], labels: list[Any] | None = None,
     if len({a.shape for a in arrays}) != 1:
         raise ValueError(f"ensemble_embeddings needs embeddings of the same samples and "
                          f"dims, got shapes {[a.shape for a in arrays]}.")
-    if labels is not None:
-        if not isinstance(labels, (list, tuple)) or len(labels) != len(arrays):
-            raise ValueError("labels must be a list with one index array per embedding.")
-        orders = [np.argsort(np.asarray(index).reshape(-1), kind="stable") for index in labels]
-        if any(len(order) != len(arrays[0]) for order in orders):
-            raise ValueError("each labels entry needs one index per sample.")
-        arrays = [a[order] for a, order in zip(arrays, orders)]
-    reference = arrays[0]
-    aligned = [reference] + [a @ scipy.linalg.orthogonal_procrustes(a, reference)[0]
-                             for a in arrays[1:]]
-    average = np.mean(aligned, axis=0)
+    if labels is None:
+        labels = [None] * len(arrays)
+    elif not isinstance(labels, (list, tuple)) or len(labels) != len(arrays):
+        raise ValueError("labels must be a list with one label array per embedding.")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
+        raise ValueError(f"n_jobs must be an integer, got {n_jobs!r}.")
+
+    def align(i: int) -> np.ndarray:
+        return OrthogonalProcrustesAlignment().fit_transform(arrays[0], arrays[i],
+                                                             labels[0], labels[i])
+
+    indices = range(1, len(arrays))
+    if n_jobs == 0:
+        aligned = [align(i) for i in indices]
+    else:
+        aligned = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(align)(i) for i in indices)
+    average = np.mean([arrays[0], *aligned], axis=0)
     if post_norm:
         norms = np.linalg.norm(average, axis=1, keepdims=True)
         average = average / np.where(norms == 0, 1, norms)
     return average
 
 
-__all__ = ["ensemble_embeddings"]
+__all__ = ["OrthogonalProcrustesAlignment", "ensemble_embeddings"]
