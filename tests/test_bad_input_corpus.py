@@ -397,6 +397,23 @@ def _(c):
     return _ingest(c, {"neural_file": str(c.tmp / "payload.pkl"), "neural_key": "neural"})
 
 
+@case("split-session-meta-not-json", EXIT_BAD_INPUT,
+      r"split: error: session file '.*badmeta\.npz': field 'meta' is not the JSON object")
+def _(c):
+    np.savez(c.tmp / "badmeta.npz", neural=np.ones((60, 3), np.float32), meta=np.array("{oops"))
+    return split.cli(["--session", str(c.tmp / "badmeta.npz"), "--out", str(c.out / "s.npz"),
+                      "--provenance", str(c.out / "s.json")])
+
+
+@case("split-session-meta-without-label-types", EXIT_BAD_INPUT,
+      r"session file '.*oldmeta\.npz': field 'meta' lacks \['label_types'\]")
+def _(c):
+    np.savez(c.tmp / "oldmeta.npz", neural=np.ones((60, 3), np.float32),
+             meta=np.array(json.dumps({"animal": "a", "session": "s"})))
+    return split.cli(["--session", str(c.tmp / "oldmeta.npz"), "--out", str(c.out / "s.npz"),
+                      "--provenance", str(c.out / "s.json")])
+
+
 # --- issue 15: sizes and misleading messages in load_data --------------------------
 
 @case("load-npy-header-claims-72-tib", CorruptFileError,
@@ -587,6 +604,12 @@ def _(c):
         model.fit(c.ws.X, c.ws.y)
     finally:
         assert not hasattr(model, "solver_") or len(model.solver_.history) < 60
+
+
+@case("fit-optimizer-kwargs-not-pairs", TypeError,
+      r"optimizer_kwargs must be a mapping or \(name, value\) pairs, got 0\.9")
+def _(c):
+    _fit(c, c.ws.X, optimizer_kwargs=0.9)
 
 
 @case("fit-negative-random-state", ValueError,

@@ -307,9 +307,20 @@ def load_session(path: str | os.PathLike) -> Session:
     if "neural" not in data or "meta" not in data:
         raise PipelineError(f"session file '{path}' lacks 'neural' or 'meta'; it was not "
                             "written by `python -m cebra_pipe ingest`.")
-    meta = json.loads(str(data["meta"].item()))
+    try:
+        meta = json.loads(str(data["meta"].item()))
+    except (ValueError, TypeError) as err:  # JSONDecodeError, or 'meta' not a scalar
+        raise PipelineError(f"session file '{path}': field 'meta' is not the JSON object "
+                            f"ingest writes ({err}); rerun ingest.") from None
     labels = {key[len("label_"):]: value for key, value in data.items()
               if key.startswith("label_")}
+    required = {"animal", "session", "label_types"}
+    missing = sorted(required - set(meta)) if isinstance(meta, dict) else sorted(required)
+    if not missing and isinstance(meta["label_types"], dict):
+        missing = [f"label_types.{name}" for name in sorted(set(labels) - set(meta["label_types"]))]
+    if missing:
+        raise PipelineError(f"session file '{path}': field 'meta' lacks {missing}; it was not "
+                            "written by this version of ingest, rerun ingest.")
     segment = data.get("segment")
     if segment is not None and (segment.shape != (len(data["neural"]),)
                                 or segment.dtype.kind not in "iu"):

@@ -177,7 +177,11 @@ class CEBRA(TransformerMixin, BaseEstimator):
                 or not 0 <= self.random_state < 2**32):
             raise ValueError(f"random_state must be None or an integer in [0, 2**32), got "
                              f"{self.random_state!r}.")
-        dict(self.optimizer_kwargs)  # a mapping or pairs, else TypeError
+        try:
+            dict(self.optimizer_kwargs)
+        except (TypeError, ValueError):
+            raise TypeError(f"optimizer_kwargs must be a mapping or (name, value) pairs, got "
+                            f"{self.optimizer_kwargs!r}.") from None
         self._make_regularizer()  # raises on a bad jacobian_regularization
 
     # -- building blocks -----------------------------------------------------------------
