@@ -43,3 +43,43 @@ def test_driver_measures_every_core_section(tmp_path):
     assert memory["cebra_pipe_peak_mb"] >= memory["cebra_pipe_import_mb"] > 50
     table = (tmp_path / "rows.md").read_text()
     assert "**step**" in table and "| time | 3000 |" in table
+
+
+@pytest.mark.slow
+def test_driver_sweeps_label_dimensions(tmp_path):
+    rows = _driver().main(["--sections", "label-dims", "--label-dims", "3cat", "20",
+                           "--lengths", "4000", "2500", "--steps", "8", "--warmup", "3",
+                           "--repeats", "1", "--budget", "0.5", "--threads", "1",
+                           "--markdown", str(tmp_path / "rows.md")])
+    # lengths in ascending order, each with every layout
+    assert [(row["timesteps"], row["label_dims"]) for row in rows] == \
+        [(2500, "3cat"), (2500, "20"), (4000, "3cat"), (4000, "20")]
+    for row in rows:
+        assert row["benchmark"] == "label-dims"
+        # the label search adds to the time-contrastive step of the same run, which
+        # itself is the floor plus index sampling
+        assert row["cebra_pipe_ms"] > 0.5 * row["time_ms"] > 0
+        assert row["ratio_to_time"] == row["cebra_pipe_ms"] / row["time_ms"]
+        assert row["ratio_to_local_floor"] == row["cebra_pipe_ms"] / row["local_floor_ms"]
+        assert row["reference_ms"] is None and row["reference_skipped"] is False
+    assert "**label-dims**" in (tmp_path / "rows.md").read_text()
+
+
+def test_worker_skips_cases_predicted_over_the_step_budget():
+    spec = importlib.util.spec_from_file_location("_worker", BENCHMARKS / "_worker.py")
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    rows = [{"mode": "continuous", "layout": "8", "length": 10_000, "ms": 50.0},
+            {"mode": "continuous", "layout": "8", "length": 100_000, "ms": 700.0},
+            {"mode": "continuous", "layout": "20", "length": 100_000, "ms": None},
+            {"mode": "time", "layout": "3cat", "length": 100_000, "ms": 20.0}]
+    # linear in length from the longest shorter measured row of the same case
+    assert worker._predicted_ms(rows, "continuous", 1_000_000, "8") == 7000.0
+    assert worker._predicted_ms(rows, "continuous", 1_000_000, "20") == 0.0
+    assert worker._predicted_ms(rows, "continuous", 10_000, "8") == 0.0
+    labels = worker.walk_labels(5000, 8)
+    assert labels.shape == (5000, 8) and labels.dtype == "float32"
+    assert labels.min() >= 0 and labels.max() <= 1
+    data = worker.recording(5000)
+    assert [worker.continuous_labels(data, layout).shape[1]
+            for layout in worker.LAYOUTS] == [1, 2, 3, 8, 20]
