@@ -1461,6 +1461,27 @@ def test_snakemake_stops_before_any_job(tmp_path, change, rows, message):
 
 
 @pytest.mark.slow
+def test_snakemake_takes_braces_and_markup_in_free_text(tmp_path):
+    """A report title, label unit and trial key with '{x}' and HTML: the workflow parses
+    (Snakemake formats string params; these travel as functions) and the jobs get the
+    text unchanged."""
+    def change(config: dict) -> None:
+        config.setdefault("report", {})["title"] = "Lab {x} <script>alert(1)</script>"
+        config["split"]["trial_key"] = "trial{x}"
+        next(iter(config["labels"].values()))["unit"] = "cm {x}"
+
+    workdir = _snakemake_workdir(tmp_path, change)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+                             "-d", str(workdir), "-n", "-p"], capture_output=True, text=True,
+                            timeout=300, cwd=workdir)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-3000:]
+    for value in ('"title":"Lab {x} <script>alert(1)</script>"', "--trial-key 'trial{x}'",
+                  '"unit":"cm {x}"'):
+        assert value in text, value
+
+
+@pytest.mark.slow
 def test_snakemake_names_the_bad_sheet_row(tmp_path):
     rows = [GOOD_ROWS[0], GOOD_ROWS[1].replace("\ts1\t", "\ts 1\t")]
     workdir = _snakemake_workdir(tmp_path, None, rows)
