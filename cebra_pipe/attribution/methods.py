@@ -1,4 +1,4 @@
-"""The registered attribution methods (plain torch: ``torch.func.jacrev`` + ``vmap``).
+"""The registered attribution methods (plain torch autograd).
 
 Names follow CEBRA's: ``jacobian-based`` (and ``-batched``), ``neuron-gradient``
 (and ``-batched``, without inverses), ``feature-ablation`` (and ``-batched``),
@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.func import jacrev, vmap
 
 from cebra_pipe.attribution.base import REGISTRY, AttributionMap
 
@@ -22,14 +21,20 @@ register = REGISTRY.register
 def window_jacobian(forward_fn, windows: torch.Tensor) -> torch.Tensor:
     """``(batch, out, neurons, window)`` Jacobian of ``forward_fn`` at each window.
 
-    ``forward_fn`` maps ``(batch, neurons, window)`` to ``(batch, out)``; each window
-    is differentiated on its own (``vmap`` over ``jacrev``), which is exact because
-    the encoder (in eval mode) treats the windows of a batch independently.
+    ``forward_fn`` maps ``(batch, neurons, window)`` to ``(batch, out)``. The encoder
+    (in eval mode) treats the windows of a batch independently, so the gradient of
+    ``sum_b f_d(x_b)`` holds row ``d`` of every window's Jacobian: one forward and
+    ``out`` backward passes per batch. On the CPU this is 2x faster than
+    ``torch.func`` (``vmap`` over ``jacrev``: 0.8-1.0 against 0.4 s for 1024 windows of
+    200 neurons and 8 dimensions), whose batched convolutions are slow.
     """
-    def single(window: torch.Tensor) -> torch.Tensor:
-        return forward_fn(window[None])[0]
-
-    return vmap(jacrev(single))(windows)
+    inputs = windows.detach().requires_grad_(True)
+    with torch.enable_grad():
+        output = forward_fn(inputs)
+        rows = [torch.autograd.grad(output[:, d].sum(), inputs,
+                                    retain_graph=d + 1 < output.shape[1])[0]
+                for d in range(output.shape[1])]
+    return torch.stack(rows, dim=1)
 
 
 @register("jacobian-based", invert=True)
@@ -52,20 +57,13 @@ class JacobianMethod(AttributionMap):
 
 @register("neuron-gradient", invert=True)
 @register("neuron-gradient-batched", invert=False)
-class NeuronGradientMethod(AttributionMap):
-    """Gradient of each embedding dimension with respect to the input, one backward
-    pass per dimension (the classic saliency loop; equals the Jacobian)."""
+class NeuronGradientMethod(JacobianMethod):
+    """Gradient of each embedding dimension with respect to the input (saliency), as
+    CEBRA's ``neuron-gradient``: the Jacobian under its own key; the ``-batched``
+    name leaves out the inverses."""
 
     key = "neuron-gradient"
-
-    def batch_maps(self, windows: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        _no_options(kwargs, type(self).__name__)
-        inputs = windows.detach().requires_grad_(True)
-        with torch.enable_grad():
-            output = self.forward_fn(inputs)
-            rows = [torch.autograd.grad(output[:, d].sum(), inputs, retain_graph=True)[0]
-                    for d in range(output.shape[1])]
-        return torch.stack(rows, dim=1)
+    invert_by_default = False
 
 
 @register("feature-ablation")

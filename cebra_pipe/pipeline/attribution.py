@@ -81,7 +81,8 @@ def neuron_map(model: Any, neural: np.ndarray, method: str, num_samples: int,
     valid = len(neural) - len(model.offset_) + 1
     explainer = attribution.init(method, model=model, input_data=neural,
                                  num_samples=min(int(num_samples), valid), seed=seed)
-    result = explainer.compute_attribution_map(aggregate="abs-mean")
+    options = {"inverse_methods": ("svd",)} if explainer.invert else {}
+    result = explainer.compute_attribution_map(aggregate="abs-mean", **options)
     key = f"{explainer.key}-inv-svd" if f"{explainer.key}-inv-svd" in result else explainer.key
     return result[key].T.astype(np.float32)
 

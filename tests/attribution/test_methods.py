@@ -117,6 +117,15 @@ def test_pseudo_inverse_methods_agree_and_satisfy_moore_penrose():
         attribution.pseudo_inverse(maps, "qr")
 
 
+def test_inverse_methods_can_be_chosen(fitted, data):
+    method = attribution.init("jacobian-based", model=fitted, input_data=data, num_samples=9)
+    result = method.compute_attribution_map(inverse_methods=("svd",))
+    assert set(result) == {"jf", "jf-convabs", "jf-inv-svd", "jf-convabs-inv-svd",
+                           "time_inversion_svd"}
+    with pytest.raises(ValueError, match="inverse_methods"):
+        method.compute_attribution_map(inverse_methods=("pinv",))
+
+
 def test_normalised_embedding_inverse_stays_finite_and_small(fitted, data):
     # A cosine embedding's Jacobian has rank out - 1; its rounding noise must not be
     # inverted into huge values.
