@@ -12,6 +12,7 @@ import dataclasses
 import io
 import math
 import numbers
+import os
 import pickle
 import re
 import sys
@@ -344,6 +345,18 @@ def check_npy_size(fh: Any, stored: int, req: Request) -> None:
         raise CorruptFileError(f"Cannot load {req.where}: its header claims shape {shape} of "
                                f"{dtype} ({claimed:,} bytes) but the file holds only {held:,} "
                                "bytes of data; it is truncated or corrupt.")
+    free = _available_memory()
+    if free is not None and claimed > free:
+        raise LoadError(f"Cannot load {req.where}: the array of shape {shape} ({dtype}) needs "
+                        f"{claimed:,} bytes of memory but only {free:,} are available.")
+
+
+def _available_memory() -> int | None:
+    """Bytes of physical memory available now, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def read_npz(req: Request) -> np.ndarray:

@@ -617,3 +617,13 @@ def test_several_arrays_error_tells_a_cebra_user_which_key_the_reference_took(tm
     np.savez(path, neural=np.zeros((3, 2)), position=np.zeros(3))
     with pytest.raises(KeyRequiredError, match=r"cebra 0\.6\.1 took the first: key='neural'"):
         load_data(path)
+
+
+def test_npz_member_larger_than_memory_is_refused_before_allocating(tmp_path, monkeypatch):
+    from cebra_pipe.data import _formats
+
+    np.savez_compressed(tmp_path / "x.npz", neural=np.zeros((1000, 100)))  # 800 kB, compresses
+    monkeypatch.setattr(_formats, "_available_memory", lambda: 100_000)
+    with pytest.raises(LoadError, match=r"x\.npz', key 'neural'.*needs 800,000 bytes of memory "
+                                        r"but only 100,000 are available"):
+        load_data(tmp_path / "x.npz", key="neural")
