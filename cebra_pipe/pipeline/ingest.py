@@ -341,7 +341,8 @@ def ingest_recording(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, A
                  "dropped": session.dropped, "num_segments": int(session.segment.max()) + 1,
                  "bin_size": bin_size or recording["time_base"].get("bin_size"),
                  "time_base": dict(recording["time_base"]),
-                 "preprocessing": session.preprocessing, "summary": dropped_summary(session)}
+                 "preprocessing": session.preprocessing, "categories": session.categories,
+                 "summary": dropped_summary(session)}
     meta = {
         "animal": row["animal"], "session": row["session"], "group": row.get("group", "cohort"),
         "neural_source": neural_file, "neural_key": neural_spec.get("key"),

@@ -65,6 +65,8 @@ class AlignedSession:
         be counted by several streams)
     num_bins : bins of the time base before dropping
     preprocessing : stream -> steps applied, for provenance
+    categories : discrete label -> its text values in code order (label value ``k``
+        means ``categories[name][k]``), for labels given as text (e.g. a condition)
     """
 
     neural: np.ndarray
@@ -75,6 +77,7 @@ class AlignedSession:
     dropped: dict[str, dict[str, int]]
     num_bins: int
     preprocessing: dict[str, list]
+    categories: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def align_session(base: TimeBase, neural: SpikeTrains | Continuous,
@@ -132,6 +135,7 @@ def align_session(base: TimeBase, neural: SpikeTrains | Continuous,
     neural_values = preprocess.apply_steps(streams["neural"][0][keep], neural_preprocess,
                                            segment, width, "neural preprocessing")
     out_labels: dict[str, np.ndarray] = {}
+    categories: dict[str, list[str]] = {}
     for name, label in labels.items():
         values = streams[name][0][keep]
         steps = [(s, {**p, "period": label.period}) if s == "smooth" and label.period
@@ -141,7 +145,9 @@ def align_session(base: TimeBase, neural: SpikeTrains | Continuous,
                 values = preprocess.apply_steps(np.asarray(values, dtype=np.float64),
                                                 steps, segment, width,
                                                 f"label '{name}' preprocessing")
-            out_labels[name] = _as_discrete(values, name)
+            out_labels[name], names = _as_discrete(values, name)
+            if names is not None:
+                categories[name] = names
         else:
             values = np.asarray(values, dtype=np.float64)
             values = values[:, None] if values.ndim == 1 else values
@@ -151,7 +157,7 @@ def align_session(base: TimeBase, neural: SpikeTrains | Continuous,
     return AlignedSession(
         neural=neural_values.astype(np.float32), labels=out_labels,
         time=kept.centres, segment=segment, trial=trial, dropped=dropped,
-        num_bins=len(base),
+        num_bins=len(base), categories=categories,
         preprocessing={"neural": [[s, dict(p)] for s, p in neural_preprocess],
                        **{n: [[s, dict(p)] for s, p in l.preprocess]
                           for n, l in labels.items()}})
@@ -171,16 +177,22 @@ def make_segments(index: np.ndarray, trial: np.ndarray | None = None) -> np.ndar
     return np.cumsum(new).astype(np.int64)
 
 
-def _as_discrete(values: np.ndarray, name: str) -> np.ndarray:
+def _as_discrete(values: np.ndarray, name: str) -> tuple[np.ndarray, list[str] | None]:
+    """(time,) int64 codes, and the text values in code order when the label is text."""
     values = np.asarray(values)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
-    if values.dtype.kind == "O":
+    if values.dtype.kind in "OUS":
+        text = np.array([v.decode() if isinstance(v, bytes) else v for v in values],
+                        dtype=object)
+        if all(isinstance(v, str) for v in text):
+            names, codes = np.unique(text.astype(str), return_inverse=True)
+            return codes.astype(np.int64), [str(n) for n in names]
         try:
-            values = values.astype(np.float64)
+            values = text.astype(np.float64)
         except (TypeError, ValueError):
-            raise AlignmentError(f"label '{name}': discrete values must be integers, got "
-                                 f"{sorted(set(map(str, values)))[:5]}.") from None
+            raise AlignmentError(f"label '{name}': discrete values must be integers or "
+                                 f"text, got {sorted(set(map(str, text)))[:5]}.") from None
     if values.dtype.kind == "f" and not np.all(values == np.round(values)):
         raise AlignmentError(f"label '{name}': discrete values must be whole numbers.")
-    return values.astype(np.int64)
+    return values.astype(np.int64), None
