@@ -8,8 +8,8 @@ import pytest
 
 def write_lab_nwb(path, *, positions_backwards=False):
     """Units (quality column, obs_intervals), two processing modules, two SpatialSeries in
-    one Position container, trials with a condition column and an 'running' intervals
-    table. Spike, position and trial times are chosen so tests can count by hand."""
+    one Position container, trials with a condition column, tagged epochs and a
+    'running' intervals table. Spike, position and trial times are chosen so tests can count by hand."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import BehavioralTimeSeries, Position
     from pynwb.epoch import TimeIntervals
@@ -40,6 +40,8 @@ def write_lab_nwb(path, *, positions_backwards=False):
     nwb.add_trial_column("condition", "task condition")
     for start, stop, condition in [(0.0, 0.3, "A"), (0.3, 0.7, "B"), (0.7, 1.0, "A")]:
         nwb.add_trial(start_time=start, stop_time=stop, condition=condition)
+    nwb.add_epoch(start_time=0.0, stop_time=0.5, tags=["maze"])
+    nwb.add_epoch(start_time=0.5, stop_time=1.0, tags=["sleep", "box"])
     running = TimeIntervals(name="running", description="running epochs")
     running.add_interval(0.1, 0.5)
     nwb.add_time_intervals(running)

@@ -39,6 +39,8 @@ def test_nwb_trials_and_named_intervals(lab_nwb):
     trials = read_nwb(lab_nwb, "trials")
     assert isinstance(trials, Intervals) and list(trials.columns["condition"]) == ["A", "B", "A"]
     assert list(trials.select({"condition": ["A"]}).ids) == [0, 2]
+    epochs = read_nwb(lab_nwb, "epochs")
+    assert list(epochs.select({"tags": ["box"]}).start) == [0.5]  # epochs by name (tag)
     running = read_nwb(lab_nwb, "intervals/running")
     np.testing.assert_allclose([running.start[0], running.stop[0]], [0.1, 0.5])
 
