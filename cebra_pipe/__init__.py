@@ -30,7 +30,7 @@ _ATTRIBUTES = {
     "ensemble_embeddings": "cebra_pipe.data.helper",
 }
 
-_SUBMODULES = {"compat", "data", "datasets", "decoders", "grid_search", "integrations",
+_SUBMODULES = {"attribution", "compat", "data", "datasets", "decoders", "grid_search", "integrations",
                "models", "pipeline", "plot", "registry", "sklearn", "solver"}
 
 __all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES)

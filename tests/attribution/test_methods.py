@@ -46,6 +46,7 @@ def fitted(data) -> cebra.CEBRA:
 
 
 def test_registry_has_cebras_method_names():
+    assert cebra.attribution is attribution  # `import cebra_pipe as cebra; cebra.attribution`
     for name in ("jacobian-based", "jacobian-based-batched", "neuron-gradient",
                  "neuron-gradient-batched", "feature-ablation", "feature-ablation-batched",
                  "integrated-gradients", "integrated-gradients-batched"):
