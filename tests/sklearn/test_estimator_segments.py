@@ -204,3 +204,17 @@ def test_goodness_of_fit_samples_inside_segments():
         infonce_loss(model, X, y, num_batches=3)
     with pytest.raises(ValueError, match="segments has 10 samples"):
         goodness_of_fit_score(model, X, y, num_batches=3, segments=trial[:10])
+
+
+def test_full_batch_and_adapt_take_segments():
+    neural, position = _data()
+    X, y, trial = _flat(neural, position)
+    model = CEBRA(**{**FAST, "batch_size": None}).fit(X, y, segments=trial)
+    # every reference of the full batch has its window and its partner in one trial
+    # (6 trials x (40 - 10 + 1 - 3)), instead of 240 - 10 + 1 - 3 without seams
+    assert model.num_negatives_ == 6 * 28
+    assert CEBRA(**{**FAST, "batch_size": None}).fit(X, y).num_negatives_ == 228
+    X_other = np.random.default_rng(5).normal(size=(240, 4)).astype(np.float32)
+    with pytest.warns(UserWarning, match="1 of 7 segments are shorter"):
+        model.fit(X_other, y, adapt=True, segments=np.append(trial, 6)[1:])
+    assert model.transform(X_other, segments=trial).shape == (240, 3)
