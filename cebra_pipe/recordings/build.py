@@ -90,9 +90,9 @@ def make_time_base(spec: Mapping[str, Any], neural: SpikeTrains | Continuous,
     if name:
         stream = neural if name == "neural" else labels.get(name)
         if not isinstance(stream, Continuous):
+            sampled = sorted(n for n, s in labels.items() if isinstance(s, Continuous))
             raise AlignmentError(f"time_base.stream: {name!r} is not a sampled stream "
-                                 f"(choose 'neural' or one of the sampled labels "
-                                 f"{sorted(n for n, s in labels.items() if isinstance(s, Continuous))}).")
+                                 f"(choose 'neural' or one of the sampled labels {sampled}).")
         return TimeBase.from_samples(stream.timestamps, stream.name)
     if not bin_size:
         raise AlignmentError("time_base: give 'bin_size' (seconds) or 'stream'.")

@@ -10,7 +10,7 @@ a seam.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +20,6 @@ from cebra_pipe.registry import Registry
 _REGISTRY = Registry("preprocessing step")
 register = _REGISTRY.register
 get_options = _REGISTRY.get_options
-
-Step = Callable[..., np.ndarray]
 
 
 @register("zscore")

@@ -9,7 +9,8 @@ import pytest
 def write_lab_nwb(path, *, positions_backwards=False):
     """Units (quality column, obs_intervals), two processing modules, two SpatialSeries in
     one Position container, trials with a condition column, tagged epochs and a
-    'running' intervals table. Spike, position and trial times are chosen so tests can count by hand."""
+    'running' intervals table. Spike, position and trial times are chosen so tests can
+    count by hand."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import BehavioralTimeSeries, Position
     from pynwb.epoch import TimeIntervals
