@@ -22,14 +22,15 @@ def _as_float_2d(array: Any, name: str) -> np.ndarray:
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     values = np.asarray(array, dtype=np.float64)
-    if values.ndim == 1 and name.endswith("label"):
+    if values.ndim == 1:  # one feature
         values = values[:, None]
     if values.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (time, dims), got shape {values.shape}.")
+        raise ValueError(f"Invalid {name}: must be 2-D (time, dims), got shape "
+                         f"{values.shape}.")
     if len(values) == 0:
-        raise ValueError(f"{name} is empty.")
+        raise ValueError(f"Invalid {name}: it is empty.")
     if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
+        raise ValueError(f"Invalid {name}: it contains NaN or infinite values.")
     return values
 
 
@@ -67,28 +68,38 @@ class OrthogonalProcrustesAlignment:
         ref_label, label : (n_ref, l) and (n, l) labels to pair samples on; both None
             pairs samples by time index
         """
-        ref = _as_float_2d(ref_data, "ref_data")
+        ref = _as_float_2d(ref_data, "reference data (ref_data)")
         other = _as_float_2d(data, "data")
+        if len(ref) < 2:
+            raise ValueError("Invalid reference data (ref_data): a rotation needs at least "
+                             "2 samples.")
         if ref.shape[1] != other.shape[1]:
-            raise ValueError(f"ref_data and data need the same number of dimensions, got "
-                             f"{ref.shape[1]} and {other.shape[1]}.")
+            raise ValueError(f"Invalid data: ref_data and data need the same number of "
+                             f"dimensions, got {ref.shape[1]} and {other.shape[1]}.")
         if (ref_label is None) != (label is None):
-            raise ValueError("Give both ref_label and label, or neither (pairs by time).")
+            raise ValueError("Missing labels: give both ref_label and label, or neither "
+                             "(then samples are paired by time).")
         if ref_label is None:
+            if len(ref) != len(other):
+                raise ValueError(f"Missing labels: ref_data and data have {len(ref)} and "
+                                 f"{len(other)} samples, so they cannot be paired by time; "
+                                 "pass ref_label and label.")
             ref_label, label = np.arange(len(ref)), np.arange(len(other))
         ref_label = _as_float_2d(ref_label, "ref_label")
         label = _as_float_2d(label, "label")
         for name, values, rows in (("ref_label", ref_label, len(ref)),
                                    ("label", label, len(other))):
             if len(values) != rows:
-                raise ValueError(f"{name} has {len(values)} samples, its data has {rows}.")
+                raise ValueError(f"Mismatched data and labels: {name} has {len(values)} "
+                                 f"samples, its data has {rows}.")
         if ref_label.shape[1] != label.shape[1]:
-            raise ValueError(f"ref_label and label need the same number of columns, got "
-                             f"{ref_label.shape[1]} and {label.shape[1]}.")
-        if isinstance(self.top_k, bool) or not 1 <= int(self.top_k) <= len(other):
-            raise ValueError(f"top_k must be between 1 and the samples of data "
-                             f"({len(other)}), got {self.top_k!r}.")
-        neighbors = sklearn.neighbors.NearestNeighbors(n_neighbors=int(self.top_k)).fit(label)
+            raise ValueError(f"Mismatched labels: ref_label and label need the same number "
+                             f"of columns, got {ref_label.shape[1]} and {label.shape[1]}.")
+        if isinstance(self.top_k, bool) or int(self.top_k) < 1:
+            raise ValueError(f"top_k must be a positive integer, got {self.top_k!r}.")
+        # data may have fewer samples than top_k (e.g. one): use all of them then.
+        top_k = min(int(self.top_k), len(other))
+        neighbors = sklearn.neighbors.NearestNeighbors(n_neighbors=top_k).fit(label)
         _, index = neighbors.kneighbors(ref_label)
         matched = other[index].mean(axis=1)
         rows = np.arange(len(ref))
@@ -136,14 +147,16 @@ def ensemble_embeddings(embeddings: list[Any], labels: list[Any] | None = None,
         raise ValueError("embeddings must be a non-empty list of (time, dims) arrays.")
     arrays = [_as_float_2d(e, f"embeddings[{i}]") for i, e in enumerate(embeddings)]
     if len({a.shape for a in arrays}) != 1:
-        raise ValueError(f"ensemble_embeddings needs embeddings of the same samples and "
-                         f"dims, got shapes {[a.shape for a in arrays]}.")
+        raise ValueError(f"Inconsistent embeddings: ensemble_embeddings needs embeddings "
+                         f"of the same samples and dims, got shapes "
+                         f"{[a.shape for a in arrays]}.")
     if labels is None:
         labels = [None] * len(arrays)
     elif not isinstance(labels, (list, tuple)) or len(labels) != len(arrays):
-        raise ValueError("labels must be a list with one label array per embedding.")
+        raise ValueError("Mismatched embeddings and labels: labels must be a list with one "
+                         "label array per embedding.")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
-        raise ValueError(f"n_jobs must be an integer, got {n_jobs!r}.")
+        raise ValueError(f"Invalid n_jobs: must be an integer, got {n_jobs!r}.")
 
     def align(i: int) -> np.ndarray:
         return OrthogonalProcrustesAlignment().fit_transform(arrays[0], arrays[i],

@@ -29,7 +29,8 @@ def test_ensemble_of_rotated_copies_is_the_original_direction():
 
 @pytest.mark.parametrize("call,match", [
     (lambda: ensemble_embeddings([np.zeros((5, 2)), np.zeros((6, 2))]), "same samples"),
-    (lambda: ensemble_embeddings([np.zeros((5, 2))] * 2, labels=[np.arange(5)]), "one label"),
+    (lambda: ensemble_embeddings([np.zeros((5, 2))] * 2, labels=[np.arange(5)]),
+     "one label array per embedding"),
     (lambda: ensemble_embeddings([np.zeros((5, 2))] * 2, labels=[np.arange(5), np.arange(4)]),
      "label has 4 samples, its data has 5"),
     (lambda: ensemble_embeddings([np.full((5, 2), np.nan)]), "NaN"),
@@ -54,7 +55,14 @@ def test_procrustes_alignment_pairs_sessions_of_different_lengths_by_label():
     with pytest.raises(ValueError, match="same number of dimensions, got 3 and 2"):
         model.fit(curve(label_ref), curve(label)[:, :2], label_ref, label)
     with pytest.raises(ValueError, match="top_k"):
-        OrthogonalProcrustesAlignment(top_k=301).fit(curve(label_ref), curve(label),
-                                                     label_ref, label)
-    with pytest.raises(ValueError, match="both ref_label and label"):
+        OrthogonalProcrustesAlignment(top_k=0).fit(curve(label_ref), curve(label),
+                                                   label_ref, label)
+    with pytest.raises(ValueError, match="Missing labels: give both ref_label and label"):
         model.fit(curve(label_ref), curve(label), label_ref, None)
+    with pytest.raises(ValueError, match="500 and 300 samples, so they cannot be paired"):
+        model.fit(curve(label_ref), curve(label))
+    with pytest.raises(ValueError, match="Invalid reference data.*at least 2"):
+        model.fit(curve(label_ref)[:1], curve(label), label_ref[:1], label)
+    # A single sample to align: every reference sample pairs with it.
+    assert model.fit_transform(curve(label_ref), curve(label)[:1], label_ref,
+                               label[:1]).shape == (1, 3)

@@ -48,6 +48,15 @@ INTERNAL_TESTS = {
     "test_models.py::test_registry": "registry internals",
     "test_plot.py::test_compare_models_with_different_versions": "patches private names",
     "test_plot.py::test_plot_consistency_unordered_labels": "private _ConsistencyPlot",
+    "test_sklearn.py::test_sklearn_dataset": "private SklearnDataset",
+    "test_sklearn.py::test_init_loader": "private _init_loader",
+    "test_sklearn.py::test_move_cpu_to_mps_device": "private helper._is_mps_availabe",
+    "test_sklearn.py::test_move_mps_to_cuda_device": "private helper._is_mps_availabe",
+    "test_sklearn.py::test_mps": "private helper._is_mps_availabe",
+    "test_sklearn.py::test_check_device": "patches private helper functions",
+    "test_sklearn_decoder.py::test_dtype_checker": "private helper._is_integer",
+    "test_usecases.py::test_dataset": "private SklearnDataset",
+    "test_datasets.py::test_download_file": "private assets downloader",
 }
 
 _CONFTEST = f"""
