@@ -209,9 +209,11 @@ def plot_null_distributions(tests: Sequence[Mapping[str, Any]], title: str = "")
             ax.set_visible(True)
             ax.hist(np.asarray(test["null"]), bins=30, color="0.7", label="null")
             ax.axvline(test["real"], color="crimson", lw=2, label="real")
-            p = test.get("p_adjusted", test["p_value"])
+            corrected = "p_adjusted" in test
+            p = test["p_adjusted"] if corrected else test["p_value"]
             what = test["metric"] if test["target"] == "-" else f"{test['metric']} {test['target']}"
-            ax.set_title(f"{label_set}: {what}\np = {p:.3g}", fontsize=8)
+            ax.set_title(f"{label_set}: {what}\n{'corrected ' if corrected else ''}p = {p:.3g}",
+                         fontsize=8)
             ax.set_xlabel(test["unit"], fontsize=8)
             ax.tick_params(labelsize=7)
     axes[0, 0].legend(fontsize=7)
