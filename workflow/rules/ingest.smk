@@ -17,8 +17,9 @@ rule ingest:
         ),
         labels=json_param(config["labels"]),
         trial_key=text_param(config["split"]["trial_key"]),
+        # Recordings aligned at ingest only; prepared arrays get {} (see config/README.md).
         recording=json_param({k: config[k] for k in ("time_base", "neural", "trials")
-                              if config.get(k)}),
+                              if config.get(k)} if "time_base" in config else {}),
     log:
         f"{RESULTS}/logs/ingest/{{animal}}/{{session}}.log",
     benchmark:
