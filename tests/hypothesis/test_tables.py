@@ -1,7 +1,6 @@
 """Session, cohort and group tables and the null-distribution figure."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from cebra_pipe.hypothesis import NullTest
