@@ -227,7 +227,8 @@ def _nulls_phrase(table: Any) -> str:
     nulls = sorted({int(n) for n in table["num_nulls"]})
     shift = ""
     if "min_shift" in table and "circular" in kinds:
-        shift = f" (held-out labels rotated in time by at least {int(table['min_shift'].min())} samples)"
+        shift = (" (held-out labels rotated in time by at least "
+                 f"{int(table['min_shift'].min())} samples)")
     return (f"{'/'.join(map(str, nulls))} {kinds} null(s) per model{shift}; the smallest "
             f"attainable p-value is {min(smallest_p_value(n) for n in nulls):.4f}")
 
