@@ -93,9 +93,10 @@ def test_parameters_are_stored_as_given_and_validated_in_fit(data):
     (dict(temperature_mode="learned"), "temperature_mode must be one of"),
     (dict(optimizer="sgd"), "optimizer must be one of"),
     (dict(conditional="poisson"), "conditional must be None, 'time', 'time_delta' or 'delta'"),
-    (dict(temperature=0), "temperature must be > 0"),
-    (dict(learning_rate=-1e-3), "learning_rate must be > 0"),
-    (dict(temperature_mode="auto", min_temperature=0), "min_temperature must be > 0"),
+    (dict(temperature=0), "temperature must be a finite number > 0"),
+    (dict(learning_rate=-1e-3), "learning_rate must be a finite number > 0"),
+    (dict(temperature_mode="auto", min_temperature=0),
+     "min_temperature must be a finite number > 0"),
     (dict(device="tpu"), "Unknown device 'tpu'"),
 ])
 def test_bad_parameters_raise_in_fit(data, params, match):
