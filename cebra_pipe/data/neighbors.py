@@ -106,8 +106,7 @@ class NearestNeighbors:
         a constant, so the nearest point overall is the nearest of the per-group
         nearest points, each found by an exact search over the continuous columns.
         """
-        categorical = [j for j in range(self.dim)
-                       if len(torch.unique(self.unique[:, j])) <= _MAX_CATEGORIES]
+        categorical = [j for j in range(self.dim) if _is_categorical(self.unique[:, j])]
         continuous = [j for j in range(self.dim) if j not in categorical]
         if not categorical or not continuous:
             return
@@ -355,13 +354,24 @@ def _closer(values: torch.Tensor, targets: torch.Tensor, left: torch.Tensor,
     return torch.where(take_left, left, right)
 
 
+def _is_categorical(column: torch.Tensor) -> bool:
+    """Whether ``column (n,)`` has at most ``_MAX_CATEGORIES`` distinct values."""
+    # a leading slice with more settles it without sorting the whole column
+    for part in (column[:4096], column):
+        if len(torch.unique(part)) > _MAX_CATEGORIES:
+            return False
+    return True
+
+
 def _unique_rows(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted distinct rows of ``points (n, d)`` and each row's position among them.
 
     ``torch.unique(dim=0)`` is ~20x slower than the flat one, so the rows are ranked
     column by column instead: each step folds one more column's rank into an integer
     key (``key * cardinality + rank`` stays below ``n^2``) and re-ranks it. Ranks keep
-    the order of values, so the result is in the same lexicographic order.
+    the order of values, so the result is in the same lexicographic order. Once the
+    leading columns tell all rows apart they alone set that order, so the rest are
+    skipped (continuous labels: 2 of 20 columns ranked).
     """
     key = None
     for column in points.T:
@@ -370,6 +380,8 @@ def _unique_rows(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             key = rank
         else:
             key = torch.unique(key * len(values) + rank, return_inverse=True)[1]
+        if len(key) == 0 or int(key.max()) + 1 == len(points):
+            break
     num_unique = int(key.max()) + 1 if len(key) else 0
     unique = points.new_empty(num_unique, points.shape[1])
     unique[key] = points  # equal rows share a key: any of them is the representative

@@ -429,3 +429,15 @@ def test_unique_rows_equal_torch_unique_along_rows(shape):
     assert torch.equal(unique, expected)
     assert torch.equal(inverse, expected_inverse)
     assert torch.equal(unique[inverse], points)
+
+
+def test_unique_rows_stops_once_the_leading_columns_tell_rows_apart():
+    # distinct first column (continuous labels): later columns cannot change the order
+    gen = _gen(9)
+    points = torch.cat([torch.randn(2000, 1, generator=gen, dtype=torch.float64),
+                        torch.randint(0, 3, (2000, 4), generator=gen).double()], 1)
+    points = torch.cat([points, points[:300]])  # and some repeated rows
+    unique, inverse = _unique_rows(points)
+    expected, expected_inverse = torch.unique(points, dim=0, return_inverse=True)
+    assert torch.equal(unique, expected)
+    assert torch.equal(inverse, expected_inverse)
