@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cebra_pipe.models
 import cebra_pipe.solver
@@ -44,12 +45,16 @@ from cebra_pipe.data.single_session import (
     MixedDataLoader,
 )
 
-MODES = ("time", "time_delta_1d", "time_delta_3d", "delta_normal", "discrete", "mixed",
-         "multi_session")
+from _worker import walk_labels  # noqa: E402
+
+MODES = ("time", "time_delta_1d", "time_delta_3d", "time_delta_8d", "time_delta_20d",
+         "delta_normal", "discrete", "mixed", "multi_session")
 MODE_HELP = {
     "time": "time-contrastive, positive = ref + time_offset",
     "time_delta_1d": "time_delta, 1-D position",
     "time_delta_3d": "time_delta, [position, right, left]",
+    "time_delta_8d": "time_delta, 8-D pose-like random walk (_worker.walk_labels)",
+    "time_delta_20d": "time_delta, 20-D pose-like random walk",
     "delta_normal": "delta_normal (delta=0.1), 1-D position",
     "discrete": "discrete, 8 classes, uniform prior",
     "mixed": "mixed, 8 classes + 1-D position",
@@ -117,6 +122,8 @@ def _single_session_loader(mode: str, length: int, neurons: int, batch_size: int
     neural = _neural(length, neurons, seed)
     continuous = {"time_delta_1d": labels["position"], "delta_normal": labels["position"],
                   "time_delta_3d": labels["pos_dir"], "mixed": labels["position"]}.get(mode)
+    if mode in ("time_delta_8d", "time_delta_20d"):
+        continuous = torch.from_numpy(walk_labels(length, int(mode[11:-1]), seed))
     discrete = labels["classes"] if mode in ("discrete", "mixed") else None
     data = TensorDataset(neural, continuous=continuous, discrete=discrete, device=device)
     del neural, labels
