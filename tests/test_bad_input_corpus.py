@@ -1407,6 +1407,24 @@ def test_pickle_payloads_of_the_corpus_are_live(tmp_path):
 
 
 
+def test_ingest_reads_a_trusted_pickle_when_the_row_allows_it(ws, tmp_path, capsys):
+    """The sheet's allow_pickle cell (the rule fills in the config field) opts in."""
+    data = dict(np.load(ws.data))
+    (tmp_path / "trusted.pkl").write_bytes(pickle.dumps(data))
+
+    def run(allow: str) -> int:
+        row = {"animal": "a1", "session": "s1", "neural_file": str(tmp_path / "trusted.pkl"),
+               "neural_key": "neural", "allow_pickle": allow}
+        return ingest.cli(["--row", json.dumps(row), "--labels", json.dumps(LABELS),
+                           "--out", str(tmp_path / allow / "s.npz"),
+                           "--provenance", str(tmp_path / allow / "s.json")])
+
+    assert run("false") == EXIT_BAD_INPUT and "allow_pickle" in capsys.readouterr().err
+    assert run("true") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "true" / "s.npz")["neural"],
+                                  data["neural"])
+
+
 @pytest.mark.parametrize("name", sorted(PICKLE_PAYLOADS))
 def test_pickle_route_payloads_are_live_and_run_only_when_allowed(tmp_path, name):
     """Each refused payload above runs when the user opts in with allow_pickle=True."""
