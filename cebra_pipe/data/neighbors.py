@@ -2,7 +2,7 @@
 
 The reference implementation compares every query with every time point at every
 step (O(batch x time)). Here labels are deduplicated once, then searched with a
-structure chosen by dimension, size and device (:func:`choose_structure`):
+structure chosen by dimension and device (:func:`choose_structure`):
 
 * ``"sorted"``: 1-D labels, ``torch.searchsorted`` on the sorted values;
 * ``"groups"``: continuous columns next to categorical ones (``[position, right,
@@ -11,9 +11,8 @@ structure chosen by dimension, size and device (:func:`choose_structure`):
 * ``"kdtree"``: several continuous columns on the CPU, scipy's ``cKDTree`` (exact;
   faster than the blocked search on one CPU thread from 70 points on, 2-20-D);
 * ``"blocked"``: several continuous columns on an accelerator: distances by matrix
-  products in blocks of queries, the candidates within the
-  product's rounding error of the closest re-checked in float64, so rounding never
-  changes the answer.
+  products in blocks of queries, the candidates within the product's rounding
+  error of the closest re-checked in float64, so rounding never changes the answer.
 
 Every search is exact: it returns a point at the smallest Euclidean distance
 (computed in float64). Between distinct points at exactly the same distance the
