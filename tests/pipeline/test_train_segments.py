@@ -65,8 +65,9 @@ def test_load_session_reads_and_checks_segment(tmp_path):
     plain, _, _ = _session(tmp_path, "p", 0, with_segment=False)
     assert np.array_equal(load_session(plain).segment, np.repeat(np.arange(6), 50))
     bad = tmp_path / "bad.npz"
+    meta = {"animal": "a", "session": "b", "label_types": {}}
     save_npz(bad, {"neural": np.zeros((10, 2), np.float32), "segment": np.zeros(10),
-                   "meta": np.array("{}")})
+                   "meta": np.array(json.dumps(meta))})
     with pytest.raises(PipelineError, match="bad.npz': 'segment' must be 10 integer ids"):
         load_session(bad)
 
