@@ -269,6 +269,19 @@ class CEBRA(TransformerMixin, BaseEstimator):
         self._fit_calls = 0
 
     @property
+    def num_sessions(self) -> int | None:
+        """Sessions of a fitted multi-session model, None for single-session (as in
+        the reference; same as ``num_sessions_``)."""
+        check_is_fitted(self, "solver_")
+        return self.num_sessions_
+
+    @property
+    def n_features_(self) -> int | list[int]:
+        """Input features (neurons) per session, as in the reference (``n_features_in_``)."""
+        check_is_fitted(self, "solver_")
+        return self.n_features_in_
+
+    @property
     def model_(self) -> torch.nn.Module:
         check_is_fitted(self, "solver_")
         return self.solver_.model

@@ -76,3 +76,16 @@ def test_utils_checks():
     assert not utils.check_fitted(model)
     model.fit(np.random.default_rng(0).normal(size=(40, 3)).astype("float32"))
     assert utils.check_fitted(model)
+
+
+def test_estimator_attributes_under_the_reference_names():
+    rng = np.random.default_rng(0)
+    sessions = [rng.normal(size=(40, n)).astype("float32") for n in (3, 5)]
+    labels = [rng.normal(size=(40, 1)).astype("float32") for _ in sessions]
+    multi = cebra_pipe.CEBRA(max_iterations=2, batch_size=8, device="cpu").fit(sessions, labels)
+    assert multi.num_sessions == 2 and multi.n_features_ == [3, 5]
+    single = cebra_pipe.CEBRA(max_iterations=2, batch_size=8, device="cpu").fit(sessions[0])
+    assert single.num_sessions is None and single.n_features_ == 3
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        cebra_pipe.CEBRA().num_sessions
