@@ -238,7 +238,8 @@ def plot_maps(maps: dict[str, np.ndarray], ranks: Any, title: str):
     import matplotlib.pyplot as plt
 
     names = sorted({key.rsplit("/", 1)[0] for key in maps})
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 4.2), squeeze=False,
+                             layout="constrained")
     for ax, name in zip(axes[0], names):
         model, label_set = name.split("/")
         first = sorted(k for k in maps if k.startswith(f"{name}/"))[0]
