@@ -7,7 +7,8 @@ The map is averaged over every time step with ``aggregate="abs-mean"``, batch by
 so memory is the recording plus one batch of windows and Jacobians, whatever its
 length. Peak RSS is the process's high-water mark (``resource.getrusage``); the
 recording's own size and the RSS before the map are reported beside it so that the
-map's extra memory can be read off. The encoder is freshly initialised: the cost
+map's extra memory can be read off, and CPU seconds beside wall-clock seconds (on a
+shared machine the wall clock measures the other users). The encoder is freshly initialised: the cost
 does not depend on the weights.
 """
 
@@ -27,6 +28,12 @@ def rss_mb() -> float:
     """Current resident set size (MB), from /proc (Linux)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process: a cost that a busy machine does not inflate."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -62,11 +69,11 @@ def main(argv: list[str] | None = None) -> dict:
     model = cebra.models.init(args.model, num_neurons=args.neurons, num_units=32,
                               num_output=args.output_dimension).to(args.device)
     before = rss_mb()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     method = attribution.init(args.method, model=model, input_data=neural)
     result = method.compute_attribution_map(batch_size=args.batch_size, aggregate="abs-mean",
                                             inverse_methods=args.inverse_methods.split(","))
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     figures = {
         "timesteps": args.timesteps, "neurons": args.neurons,
         "output_dimension": args.output_dimension, "model": args.model, "method": args.method,
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
         "inverse_methods": args.inverse_methods,
         "samples_explained": method.num_samples, "seconds": round(seconds, 1),
         "samples_per_second": round(method.num_samples / seconds),
+        "cpu_seconds": round(cpu, 1),
+        "cpu_ms_per_sample": round(1000 * cpu / method.num_samples, 3),
         "recording_mb": round(neural.nbytes / 2**20), "rss_before_map_mb": round(before),
         "peak_rss_mb": round(peak_rss_mb()),
         "map_shapes": {k: list(np.shape(v)) for k, v in result.items()},
