@@ -28,6 +28,9 @@ import numpy as np
 import torch
 
 NEURONS = 120
+# Seconds for every timing; ``"clock": "cpu"`` in the spec switches to the process's
+# CPU time, which on one thread a busy machine inflates far less than wall time.
+CLOCK = time.perf_counter
 
 
 def _library(spec: dict):
@@ -110,9 +113,9 @@ def _fit_seconds(cebra, spec: dict, steps: int) -> float:
         tuple([labels_for(mode, d, layout)[k] for d in data]
               for k in range(len(labels_for(mode, data[0], layout))))
     model = _estimator(cebra, mode, steps, spec)
-    start = time.perf_counter()
+    start = CLOCK()
     model.fit(X, *y)
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def step(cebra, spec: dict) -> dict:
@@ -208,10 +211,10 @@ def floor(cebra, spec: dict) -> dict:
         one_step()
     times = []
     for _ in range(spec["repeats"]):
-        start = time.perf_counter()
+        start = CLOCK()
         for _ in range(spec["steps"]):
             one_step()
-        times.append(1000 * (time.perf_counter() - start) / spec["steps"])
+        times.append(1000 * (CLOCK() - start) / spec["steps"])
     return {"ms": min(times), "all_ms": times}
 
 
@@ -222,9 +225,9 @@ def transform(cebra, spec: dict) -> dict:
     model.transform(data["neural"][:1000])
     times = []
     for _ in range(spec["repeats"]):
-        start = time.perf_counter()
+        start = CLOCK()
         out = model.transform(data["neural"])
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     assert out.shape == (spec["length"], 8), out.shape
     return {"samples_per_s": spec["length"] / min(times), "seconds": min(times)}
 
@@ -241,7 +244,10 @@ def memory(cebra, spec: dict) -> dict:
 
 
 def main() -> None:
+    global CLOCK
     spec = json.loads(sys.argv[1])
+    if spec.get("clock") == "cpu":
+        CLOCK = time.process_time
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     cebra = _library(spec)

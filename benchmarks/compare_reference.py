@@ -88,7 +88,7 @@ def measure(python: str | None, library: str, kind: str, **spec: Any) -> dict | 
 
 def _both(args, kind: str, **spec: Any) -> tuple[dict | None, dict]:
     """(reference, cebra_pipe) results of one measurement, reference first."""
-    spec = {"threads": args.threads, "batch": 512, **spec}
+    spec = {"threads": args.threads, "batch": 512, "clock": args.clock, **spec}
     return (measure(args.reference_python, "reference", kind, **spec),
             measure(sys.executable, "cebra_pipe", kind, **spec))
 
@@ -144,7 +144,7 @@ def label_dim_rows(args) -> list[dict]:
              [["time", length]] + [["continuous", length, dims] for dims in args.label_dims]]
     spec = {"cases": cases, "steps": args.steps, "warmup": args.warmup,
             "repeats": args.repeats, "budget_s": args.budget, "threads": args.threads,
-            "batch": 512}
+            "batch": 512, "clock": args.clock}
     ref = measure(args.reference_python, "reference", "steps",
                   **{**spec, "max_step_s": args.reference_max_step_s})
     ours = measure(sys.executable, "cebra_pipe", "steps", **spec)
@@ -283,6 +283,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--long", type=int, default=100_000,
                         help="timesteps of the transform and memory benchmarks")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="time the core sections by wall clock or by the process's CPU "
+                             "time (with --threads 1, far less inflated on a busy machine)")
     parser.add_argument("--json", type=Path, help="write all rows as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the tables as markdown here")
     return parser

@@ -48,8 +48,8 @@ def test_driver_measures_every_core_section(tmp_path):
 @pytest.mark.slow
 def test_driver_sweeps_label_dimensions(tmp_path):
     rows = _driver().main(["--sections", "label-dims", "--label-dims", "3cat", "20",
-                           "--lengths", "4000", "2500", "--steps", "8", "--warmup", "3",
-                           "--repeats", "1", "--budget", "0.5", "--threads", "1",
+                           "--lengths", "4000", "2500", "--clock", "cpu", "--steps", "8",
+                           "--warmup", "3", "--repeats", "1", "--budget", "0.5", "--threads", "1",
                            "--markdown", str(tmp_path / "rows.md")])
     # lengths in ascending order, each with every layout
     assert [(row["timesteps"], row["label_dims"]) for row in rows] == \
