@@ -44,6 +44,11 @@ CASES = {
     "sklearn_offset5_multisession": dict(backend="sklearn", sessions=2, labels="continuous",
                                          model_architecture="offset5-model",
                                          temperature_mode="auto"),
+    "sklearn_offset10_hybrid": dict(backend="sklearn", sessions=1, labels="continuous",
+                                    model_architecture="offset10-model", hybrid=True),
+    "sklearn_offset20_discrete": dict(backend="sklearn", sessions=1, labels="discrete",
+                                      model_architecture="offset20-model",
+                                      distance="euclidean"),
 }
 SHARED = dict(max_iterations=20, batch_size=32, output_dimension=3, num_hidden_units=4,
               device="cpu")
@@ -60,7 +65,7 @@ for name, case in cases.items():
     case = dict(case)
     backend, sessions, labels = case.pop("backend"), case.pop("sessions"), case.pop("labels")
     X = [data[f"neural{i}"] for i in range(sessions)]
-    y = [data["position"]] if labels else []
+    y = [data[labels]] if labels else []
     model = cebra.CEBRA(**shared, **case)
     if sessions > 1:
         model.fit(X, *[[label] * sessions for label in y])
@@ -91,7 +96,8 @@ def make_input(directory: Path, time: int = 100) -> None:
     """Fixed synthetic neural data per session and a 2-D continuous label."""
     rng = np.random.default_rng(0)
     position = rng.normal(size=(time, 2)).astype("float32")
-    np.savez(directory / "input.npz", position=position,
+    np.savez(directory / "input.npz", continuous=position,
+             discrete=rng.integers(0, 3, time),
              **{f"neural{i}": rng.normal(size=(time, n)).astype("float32")
                 for i, n in enumerate(NEURONS)})
 
@@ -125,7 +131,7 @@ def cebra_pipe_to_reference(python: str, directory: Path) -> dict[str, float]:
         sessions, labels = case.pop("sessions"), case.pop("labels")
         case.pop("backend")
         X = [data[f"neural{i}"] for i in range(sessions)]
-        y = [data["position"]] if labels else []
+        y = [data[labels]] if labels else []
         model = cebra_pipe.CEBRA(**SHARED, **case, random_state=0)
         model.fit(X if sessions > 1 else X[0],
                   *([[label] * sessions for label in y] if sessions > 1 else y))

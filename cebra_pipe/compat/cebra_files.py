@@ -261,6 +261,18 @@ def _from_torch_backend(estimator: _Placeholder, param_names: set[str],
     return args, state, solver_state
 
 
+_HYBRID_PREFIX = "module."
+
+
+def _unwrap_hybrid(model_state: dict) -> dict:
+    """cebra saves a hybrid model inside a wrapper (keys ``module.*``); cebra_pipe's
+    hybrid solver trains the plain encoder, so the prefix goes."""
+    if model_state and all(k.startswith(_HYBRID_PREFIX) for k in model_state):
+        return collections.OrderedDict((k[len(_HYBRID_PREFIX):], v)
+                                       for k, v in model_state.items())
+    return model_state
+
+
 def _label_kind(label_types: list | None) -> tuple[str, int | None]:
     """cebra_pipe's ``(label_kind_, label_dims_)`` from cebra's ``label_types_``."""
     continuous_dims, discrete = None, False
@@ -341,6 +353,8 @@ def read_cebra_file(path: str | os.PathLike, cebra_pipe_format: str,
     for key in ("n_features_in_", "num_sessions_"):
         if key not in state:
             raise ValueError(f"{path}: state has no '{key}' (was the model fitted?).")
+    if state.get("solver_name_") == "single-session-hybrid":
+        solver = {**solver, "model": _unwrap_hybrid(solver["model"])}
     _check_layout(args, state, solver["model"], path)
     ignored = {k: v for k, v in args.items() if k not in param_names and v is not None}
     if ignored:
@@ -477,7 +491,11 @@ def save_for_cebra(estimator, path: str | os.PathLike) -> None:
              "n_features_in_": n_features, "num_sessions_": sessions,
              "offset_": _CebraOffset(estimator.offset_.left, estimator.offset_.right),
              "solver_name_": solver_name}
-    state_dict = {"model": solver_state["model"], "optimizer": solver_state["optimizer"],
+    model_state = solver_state["model"]
+    if solver_name == "single-session-hybrid":
+        model_state = collections.OrderedDict((_HYBRID_PREFIX + k, v)
+                                              for k, v in model_state.items())
+    state_dict = {"model": model_state, "optimizer": solver_state["optimizer"],
                   "loss": solver_state["loss"].float(), "decode": [],
                   "criterion": solver_state["criterion"],
                   "version": f"cebra_pipe {cebra_pipe.__version__}",

@@ -17,7 +17,8 @@ from cebra_pipe.compat import (DisallowedGlobalError, is_cebra_file, read_cebra_
                                save_for_cebra)
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = ("sklearn_offset10_continuous", "torch_offset5_time", "sklearn_offset5_multisession")
+CASES = ("sklearn_offset10_continuous", "torch_offset5_time", "sklearn_offset5_multisession",
+         "sklearn_offset10_hybrid", "sklearn_offset20_discrete")
 
 
 def _embeddings(model, data) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -59,6 +60,11 @@ def test_cebra_file_restores_arguments_and_fitted_state():
 
     time_model = cebra_pipe.CEBRA.load(FIXTURES / "torch_offset5_time.pt")
     assert time_model.label_kind_ == "time" and time_model.model_architecture == "offset5-model"
+
+    hybrid = cebra_pipe.CEBRA.load(FIXTURES / "sklearn_offset10_hybrid.pt")
+    assert hybrid.hybrid and hybrid.label_kind_ == "continuous"
+    discrete = cebra_pipe.CEBRA.load(FIXTURES / "sklearn_offset20_discrete.pt")
+    assert discrete.label_kind_ == "discrete" and discrete.distance == "euclidean"
 
 
 def test_loaded_cebra_model_keeps_training():
@@ -158,9 +164,9 @@ def _fit(architecture="offset10-model", sessions=1, **kwargs):
     return model.fit(neural[0], labels[0]), neural
 
 
-@pytest.mark.parametrize("sessions", [1, 2])
-def test_export_for_cebra_reads_back_identically(tmp_path, sessions):
-    model, neural = _fit(sessions=sessions, temperature_mode="auto")
+@pytest.mark.parametrize("sessions,hybrid", [(1, False), (2, False), (1, True)])
+def test_export_for_cebra_reads_back_identically(tmp_path, sessions, hybrid):
+    model, neural = _fit(sessions=sessions, temperature_mode="auto", hybrid=hybrid)
     path = tmp_path / "for_cebra.pt"
     save_for_cebra(model, path)
     assert is_cebra_file(path)
