@@ -17,6 +17,7 @@ cebra_pipe estimator. :func:`save_for_cebra` writes the other direction.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import copyreg
 import io
@@ -55,6 +56,9 @@ _REAL_GLOBALS: dict[tuple[str, str], Any] = {
     ("collections", "defaultdict"): collections.defaultdict,
     **{(builtins, t.__name__): t for builtins in ("builtins", "__builtin__")
        for t in (dict, list, set, frozenset, tuple, slice)},
+    # Protocol 2 (torch.save's default) writes bytes, e.g. numpy array data, as
+    # _codecs.encode(text, "latin1"); codecs transform data and run no code.
+    ("_codecs", "encode"): codecs.encode,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
     ("torch", "Size"): torch.Size,
@@ -110,7 +114,7 @@ class _Placeholder:
 
 def _numpy_multiarray(name: str):
     """``_reconstruct`` / ``scalar`` of numpy's multiarray module (numpy 1 or 2 path)."""
-    for module in _NUMPY_MULTIARRAY:
+    for module in reversed(_NUMPY_MULTIARRAY):  # numpy 2 first: numpy.core warns there
         try:
             return getattr(__import__(module, fromlist=[name]), name)
         except (ImportError, AttributeError):
