@@ -211,3 +211,17 @@ def test_read_cebra_file_gives_cebra_pipe_payload():
                               set(cebra_pipe.CEBRA().get_params()))
     assert set(payload) == {"meta", "fitted", "state"}
     assert isinstance(payload["state"]["model"]["net.0.weight"], torch.Tensor)
+
+
+def test_numpy_values_in_a_cebra_file_are_read_not_refused(tmp_path):
+    body = pickle.dumps({"args": {"model_architecture": "offset10-model"},
+                         "state": {"array": np.arange(3.0), "scalar": np.float32(1)},
+                         "state_dict": {}}, protocol=2)
+    path = tmp_path / "numpy.pt"
+    torch.save({}, path)
+    _rewrite_pickle(path, path, None, body[:-1] + pickle.GLOBAL
+                    + b"cebra.data.datatypes\nOffset\n" + pickle.POP + pickle.STOP)
+    # Unpickling succeeds (numpy is allowed); the file then lacks cebra's arguments.
+    with pytest.raises(ValueError, match="args has no 'num_hidden_units'") as error:
+        cebra_pipe.CEBRA.load(path)
+    assert not isinstance(error.value, DisallowedGlobalError)
