@@ -576,13 +576,18 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return self
 
     # -- persistence ---------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, backend: str = "sklearn") -> None:
         """Write the estimator to one ``.pt`` file of tensors and JSON strings.
 
         The file holds the parameters, the fitted state (weights, optimiser, loss
         history and log) and the library versions; :meth:`load` restores it without
-        unpickling any object.
+        unpickling any object. ``backend`` (``"sklearn"`` or ``"torch"``, the reference's
+        names) is accepted for scripts written for the reference: both write this file,
+        never a pickled object (``cebra_pipe.compat.save_for_cebra`` writes the
+        reference's format).
         """
+        if backend not in ("sklearn", "torch"):
+            raise ValueError(f"save: backend must be 'sklearn' or 'torch', got {backend!r}.")
         meta = {"format": _FORMAT, "params": _jsonable(self.get_params()),
                 "versions": {"cebra_pipe": cebra_pipe.__version__, "torch": torch.__version__,
                              "numpy": np.__version__, "sklearn": sklearn.__version__,
@@ -599,9 +604,22 @@ class CEBRA(TransformerMixin, BaseEstimator):
         save_torch(payload, path)  # same estimator, same bytes
 
     @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | None = None) -> "CEBRA":
-        """Load an estimator written by :meth:`save`; files carrying pickled objects are
-        refused before anything in them runs."""
+    def load(cls, path: str | os.PathLike, backend: str = "auto",
+             weights_only: bool | None = None, map_location: str | None = None) -> "CEBRA":
+        """Load an estimator written by :meth:`save` or by the reference ``cebra`` 0.6.1;
+        files carrying pickled objects are refused before anything in them runs.
+
+        ``backend`` and ``weights_only`` are the reference's arguments: the format is
+        detected from the file whatever ``backend`` says, and ``weights_only=False``
+        (unpickle anything) is refused.
+        """
+        if backend not in ("auto", "sklearn", "torch"):
+            raise ValueError(f"load: backend must be 'auto', 'sklearn' or 'torch', got "
+                             f"{backend!r}.")
+        if weights_only is False:
+            raise ValueError("load: weights_only=False (unpickling arbitrary objects) is not "
+                             "supported; cebra_pipe reads model files, the reference's "
+                             "included, without running pickled code. Leave it out.")
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No model file at {path}.")

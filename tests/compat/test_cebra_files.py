@@ -225,3 +225,22 @@ def test_numpy_values_in_a_cebra_file_are_read_not_refused(tmp_path):
     with pytest.raises(ValueError, match="args has no 'num_hidden_units'") as error:
         cebra_pipe.CEBRA.load(path)
     assert not isinstance(error.value, DisallowedGlobalError)
+
+
+def test_reference_save_and_load_arguments(tmp_path):
+    model, neural = _fit()
+    for backend in ("sklearn", "torch"):
+        model.save(tmp_path / f"{backend}.pt", backend=backend)
+        assert not is_cebra_file(tmp_path / f"{backend}.pt")  # cebra_pipe's own format
+        for load_backend in ("auto", "sklearn", "torch"):
+            loaded = cebra_pipe.CEBRA.load(tmp_path / f"{backend}.pt", load_backend,
+                                           weights_only=None)
+            np.testing.assert_array_equal(loaded.transform(neural[0]),
+                                          model.transform(neural[0]))
+    with pytest.raises(ValueError, match="backend must be 'sklearn' or 'torch', got 'jl'"):
+        model.save(tmp_path / "x.pt", backend="jl")
+    assert not (tmp_path / "x.pt").exists()
+    with pytest.raises(ValueError, match="weights_only=False .* not supported"):
+        cebra_pipe.CEBRA.load(FIXTURES / "torch_offset5_time.pt", weights_only=False)
+    with pytest.raises(ValueError, match="backend must be 'auto'"):
+        cebra_pipe.CEBRA.load(tmp_path / "sklearn.pt", "pickle")
