@@ -48,6 +48,9 @@ INTERNAL_TESTS = {
     "test_models.py::test_registry": "registry internals",
     "test_plot.py::test_compare_models_with_different_versions": "patches private names",
     "test_plot.py::test_plot_consistency_unordered_labels": "private _ConsistencyPlot",
+    "test_sklearn.py::test_api": "calls the private _compute_offset before each sklearn "
+                                 "check (cebra_pipe runs sklearn's checks itself)",
+    "test_sklearn.py::test_new_transform": "compares with the private _select_model",
     "test_sklearn.py::test_sklearn_dataset": "private SklearnDataset",
     "test_sklearn.py::test_init_loader": "private _init_loader",
     "test_sklearn.py::test_move_cpu_to_mps_device": "private helper._is_mps_availabe",
