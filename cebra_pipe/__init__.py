@@ -11,6 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from cebra_pipe.runtime import apply_shared_machine_defaults
+
+# Before anything here imports torch: its OpenMP runtime reads these once, on load.
+apply_shared_machine_defaults()
+
 __version__ = "0.1.0"
 
 _ATTRIBUTES = {
@@ -31,7 +36,7 @@ _ATTRIBUTES = {
 }
 
 _SUBMODULES = {"attribution", "compat", "data", "datasets", "decoders", "grid_search", "integrations",
-               "models", "pipeline", "plot", "registry", "sklearn", "solver"}
+               "models", "pipeline", "plot", "registry", "runtime", "sklearn", "solver"}
 
 __all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES)
 

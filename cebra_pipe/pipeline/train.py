@@ -55,6 +55,7 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg,
                                         load_split, run, save_npy, save_npz, sha256_file,
                                         sha256_json, training_labels, write_provenance,
                                         write_tsv)
+from cebra_pipe.runtime import set_torch_threads
 
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
 
@@ -76,7 +77,8 @@ def _parser(step: str) -> argparse.ArgumentParser:
                              '"shuffle_seed": int}')
     parser.add_argument("--seeds", required=True, help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--device", default="cuda_if_available")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the job's CPU allocation)")
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--checkpoints", required=True,
                         help="folder for resumable training state (not an output)")
@@ -334,19 +336,18 @@ def write_loss(path: Path, model: Any) -> None:
     write_tsv(path, frame)
 
 
-def _setup_torch(threads: int) -> None:
-    import torch
-
-    if threads < 1:
+def _setup_torch(threads: int | None) -> int:
+    """Set torch's CPU threads (``None``: the job's allocation); returns the count."""
+    if threads is not None and threads < 1:
         raise PipelineError(f"--threads must be >= 1, got {threads}.")
-    torch.set_num_threads(threads)
+    return set_torch_threads(threads)
 
 
 def train_single(args: argparse.Namespace) -> None:
     params = check_model_params(args.model)
     spec = check_label_spec(args.labels)
     seeds = parse_seeds(args.seeds)
-    _setup_torch(args.threads)
+    threads = _setup_torch(args.threads)
     session = load_session(args.session)
     split = load_split(args.split, len(session.neural))
     outdir, root = Path(args.outdir), Path(args.checkpoints)
@@ -384,7 +385,7 @@ def train_single(args: argparse.Namespace) -> None:
                              params={"model": params, "labels": spec, "device": args.device},
                              inputs=inputs, seeds=[seed],
                              extra={"device_used": str(getattr(model, "device_", args.device)),
-                                    "training": how, "threads": args.threads})
+                                    "training": how, "threads": threads})
     for folder in folders.values():
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -401,7 +402,7 @@ def train_multi(args: argparse.Namespace) -> None:
     if not spec["names"]:
         raise PipelineError("train-multi needs labels (multi-session training aligns sessions "
                             "on them); --labels has no names.")
-    _setup_torch(args.threads)
+    threads = _setup_torch(args.threads)
     sessions = [load_session(p) for p in args.sessions]
     splits = [load_split(p, len(s.neural)) for p, s in zip(args.splits, sessions)]
     names = [s.name for s in sessions]
@@ -447,7 +448,7 @@ def train_multi(args: argparse.Namespace) -> None:
                                      "sessions": names},
                              inputs=inputs, seeds=[seed],
                              extra={"device_used": str(getattr(model, "device_", args.device)),
-                                    "training": how, "threads": args.threads})
+                                    "training": how, "threads": threads})
     for folder in folders.values():
         shutil.rmtree(folder, ignore_errors=True)
 
