@@ -338,6 +338,7 @@ def _as_recording(input_data: Any, model: nn.Module) -> torch.Tensor:
     if data.shape[1] != expected:
         raise ValueError(f"input_data has {data.shape[1]} neurons, but the model takes "
                          f"{expected}.")
-    if not torch.isfinite(data).all():
+    # In chunks: isfinite on a whole 1M x 200 recording allocates 1.3 GB of temporaries.
+    if not all(bool(torch.isfinite(chunk).all()) for chunk in data.split(1 << 16)):
         raise ValueError("input_data contains NaN or infinite values.")
     return data
