@@ -85,7 +85,9 @@ def _parser(step: str) -> argparse.ArgumentParser:
     parser.add_argument("--ensemble", choices=("auto", "on", "off"), default="auto",
                         help="train the seeds together as a batched ensemble (on), one after "
                              "another (off), or on only when training on a GPU (auto)")
-    parser.add_argument("--verbose", action="store_true", help="show a progress bar")
+    parser.add_argument("--verbose", action=argparse.BooleanOptionalAction, default=True,
+                        help="training progress: lines (step, loss, steps/s, ETA) in the "
+                             "job log, a bar on a terminal")
     return parser
 
 

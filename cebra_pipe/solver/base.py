@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from cebra_pipe.io import save_torch
 from cebra_pipe.models import time_major
+from cebra_pipe.solver.progress import progress
 
 LOG_KEYS = ("pos", "neg", "total", "temperature")
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
@@ -177,8 +177,8 @@ class Solver:
         self.model.train()
         buffer = torch.empty((self.sync_every, 4), device=self.device)
         pending = 0
-        bar = tqdm(total=total, initial=start, disable=not self.tqdm_on, desc="cebra_pipe",
-                   dynamic_ncols=True)
+        # A bar on a terminal; plain progress lines in a job's log file.
+        bar = progress(total, start, enabled=self.tqdm_on)
         batches = itertools.islice(iter(loader), total - start)
         for step, batch in enumerate(batches, start + 1):
             self.iteration = step
@@ -207,8 +207,8 @@ class Solver:
             for key, value in zip(LOG_KEYS, row):
                 self.log[key].append(value)
             self.history.append(row[2])
-        bar.update(len(rows))
         bar.set_postfix(loss=f"{rows[-1][2]:.4f}", temperature=f"{rows[-1][3]:.3f}")
+        bar.update(len(rows))
 
     @torch.no_grad()
     def validation_loss(self, loader) -> float:

@@ -61,12 +61,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm.auto import tqdm
 
 from cebra_pipe.data.datatypes import Batch
 from cebra_pipe.models import criterions
 from cebra_pipe.solver.base import LOG_KEYS, Solver, check_losses
 from cebra_pipe.solver.multi_session import MultiSessionSolver
+from cebra_pipe.solver.progress import progress
 
 BACKENDS = ("auto", "vmap", "loop")
 # Optimizers whose update of each element depends only on that element's gradient
@@ -532,8 +532,8 @@ class _Run:
         self.checkpoint_frequency = checkpoint_frequency if dirs else None
         self.callback, self.callback_frequency = callback, callback_frequency
         self.total = total
-        self.bar = tqdm(total=total, disable=not ensemble.tqdm_on, dynamic_ncols=True,
-                        desc=f"cebra_pipe ensemble of {len(ensemble)}")
+        self.bar = progress(total, enabled=ensemble.tqdm_on,
+                            desc=f"cebra_pipe ensemble of {len(ensemble)}")
 
     def resume(self) -> list[int]:
         """Restore each member's newest checkpoint; returns the members' steps."""
@@ -615,8 +615,8 @@ class _Run:
                     solver.log[key].append(value)
                 solver.history.append(row[k][2])
         if advance_bar:
-            self.bar.update(len(rows))
             self.bar.set_postfix(loss=" ".join(f"{r[2]:.3f}" for r in rows[-1]))
+            self.bar.update(len(rows))
 
     def _save(self, members: list[int], step: int) -> None:
         for k in members:
