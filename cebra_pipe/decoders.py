@@ -62,15 +62,13 @@ def _check_embedding(embedding: Any, name: str = "embedding") -> np.ndarray:
     return array
 
 
-def _check_labels(labels: Any, n_samples: int, name: str = "labels",
-                  allow_strings: bool = False) -> np.ndarray:
+def _check_labels(labels: Any, n_samples: int, name: str = "labels") -> np.ndarray:
     """Validate labels against the number of embedding samples.
 
     Parameters
     ----------
     labels : (time,) or (time, n_labels)
     n_samples : expected length (``len(embedding)``).
-    allow_strings : accept text labels (class names, for classification).
 
     Returns
     -------
@@ -86,20 +84,16 @@ def _check_labels(labels: Any, n_samples: int, name: str = "labels",
             f"embedding and {name} have mismatched lengths: {n_samples} samples in the "
             f"embedding vs {array.shape[0]} in {name}."
         )
-    is_text = array.dtype.kind in "US"
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool
-            or (allow_strings and is_text)):
-        raise TypeError(f"{name} must be numeric{' or text class names' if allow_strings else ''}"
-                        f", got dtype {array.dtype}.")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contain NaN or infinite values.")
     return array
 
 
 def _is_discrete(labels: np.ndarray) -> bool:
-    """Integer, boolean or text labels are class labels; floats are a regression target."""
-    return (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool
-            or labels.dtype.kind in "US")
+    """Integer or boolean labels are class labels; anything else is a regression target."""
+    return np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool
 
 
 class Decoder(BaseEstimator):
@@ -156,11 +150,10 @@ class KNNDecoder(Decoder):
         Parameters
         ----------
         X : (time, dims) embedding.
-        y : (time,) or (time, n_labels) labels; integer or text -> classification, float ->
-            regression.
+        y : (time,) or (time, n_labels) labels; integer -> classification, float -> regression.
         """
         embedding = _check_embedding(X, "X (embedding)")
-        labels = _check_labels(y, len(embedding), "y (labels)", allow_strings=True)
+        labels = _check_labels(y, len(embedding), "y (labels)")
         if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}.")
         if self.n_neighbors > len(embedding):
@@ -218,7 +211,7 @@ class KNNDecoder(Decoder):
         """
         check_is_fitted(self, "estimator_")
         embedding = self._check_predict_input(X)
-        labels = _check_labels(y, len(embedding), "y (labels)", allow_strings=True)
+        labels = _check_labels(y, len(embedding), "y (labels)")
         prediction = self.estimator_.predict(embedding)
         if self.is_classifier_:
             return float(sklearn.metrics.accuracy_score(self._class_labels(labels), prediction))
