@@ -103,8 +103,9 @@ def ws(tmp_path_factory) -> SimpleNamespace:
                                       "neural_file": str(data), "neural_key": "neural"}),
                  "--labels", json.dumps(LABELS), "--out", str(session),
                  "--provenance", str(session.with_suffix(".json"))])
-    split.main(["--session", str(session), "--min-samples", "50", "--out", str(split_file),
-                "--provenance", str(split_file.with_suffix(".json"))])
+    # 10 s: the last 20% holds one running direction only, so hold out part of each.
+    split.main(["--session", str(session), "--min-samples", "50", "--method", "stratified",
+                "--out", str(split_file), "--provenance", str(split_file.with_suffix(".json"))])
     idx = np.load(split_file)
     X_train, X_valid = rec.neural[idx["train"]], rec.neural[idx["valid"]]
     y_train = rec.continuous[idx["train"], :1].astype(np.float32)
@@ -941,6 +942,32 @@ def _(c):
                       "--out", str(c.out / "split.npz"), "--provenance", str(c.out / "s.json")])
 
 
+def _sorted_session(c, types: dict[str, str]) -> Path:
+    """A session whose label ``arm`` runs through 5 classes in order (sorted by class)."""
+    meta = {"animal": "a", "session": "sorted", "label_types": types}
+    np.savez(c.tmp / "sorted.npz", neural=np.ones((500, 3), np.float32),
+             label_arm=np.repeat(np.arange(5), 100),
+             meta=np.array(json.dumps(meta)))
+    return c.tmp / "sorted.npz"
+
+
+@case("split-misses-classes-of-a-discrete-label", EXIT_BAD_INPUT,
+      r"discrete label 'arm': .*valid has no time step of class\(es\) \['0', '1', '2', '3'\].*"
+      r"split\.method: stratified")
+def _(c):
+    return split.cli(["--session", str(_sorted_session(c, {"arm": "discrete"})),
+                      "--min-samples", "10", "--out", str(c.out / "split.npz"),
+                      "--provenance", str(c.out / "s.json")])
+
+
+@case("split-stratified-without-discrete-label", EXIT_BAD_INPUT,
+      r"split\.method 'stratified' needs a discrete label")
+def _(c):
+    return split.cli(["--session", str(_sorted_session(c, {"arm": "continuous"})),
+                      "--method", "stratified", "--out", str(c.out / "split.npz"),
+                      "--provenance", str(c.out / "s.json")])
+
+
 def _train(c, model: dict | None = None, seeds: str = "0") -> int:
     model = {"model_architecture": "offset1-model", "batch_size": 16, "max_iterations": 2,
              "output_dimension": 2, **(model or {})}
@@ -1608,8 +1635,9 @@ def test_entrypoint_on_a_full_disk_exits_3_and_keeps_nothing(ws, tmp_path, monke
             Path.write_bytes(self, b"{")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         monkeypatch.setattr(Path, "write_text", write_text)
-    status = split.cli(["--session", str(ws.session), "--min-samples", "50",
-                        "--out", str(out / "a1.npz"), "--provenance", str(out / "a1.json")])
+    status = split.cli(["--session", str(ws.session), "--min-samples", "50", "--method",
+                        "stratified", "--out", str(out / "a1.npz"), "--provenance",
+                        str(out / "a1.json")])
     err = capsys.readouterr().err
     assert status == EXIT_WRITE_ERROR, err
     assert "split: error: the disk is full" in err and "No partial output" in err
@@ -1621,8 +1649,9 @@ def test_results_folder_below_a_file(ws, tmp_path, capsys):
     as root, where permissions do not stop writes."""
     (tmp_path / "results").write_text("not a folder")
     out = tmp_path / "results" / "splits"
-    status = split.cli(["--session", str(ws.session), "--min-samples", "50",
-                        "--out", str(out / "a1.npz"), "--provenance", str(out / "a1.json")])
+    status = split.cli(["--session", str(ws.session), "--min-samples", "50", "--method",
+                        "stratified", "--out", str(out / "a1.npz"), "--provenance",
+                        str(out / "a1.json")])
     err = capsys.readouterr().err
     assert status == EXIT_WRITE_ERROR, err
     assert "not writable" in err and str(tmp_path / "results") in err, err
