@@ -79,7 +79,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
     output_dimension, num_hidden_units
         Embedding dimension and hidden channels.
     verbose
-        Show a progress bar.
+        Show progress on stderr: a tqdm bar on a terminal, else (a job's log file) a
+        line with step, loss, steps/s and ETA every 10 s or 10% of the steps.
     pad_before_transform
         Edge-pad recordings so ``transform`` returns one row per time step.
     hybrid

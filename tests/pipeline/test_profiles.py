@@ -15,6 +15,7 @@ def test_default_profile_is_where_snakemake_looks_and_suits_every_executor():
     found = REPO / "profiles" / "default" / "config.yaml"
     settings = yaml.safe_load(found.read_text())
     assert settings["show-failed-logs"] is True and settings["rerun-incomplete"] is True
+    assert "quiet" not in settings  # keeps Snakemake's "N of M steps (x%) done" lines
     # Its values override any --profile (e.g. slurm's latency-wait, jobs, executor).
     slurm = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert all(slurm.get(key, value) == value for key, value in settings.items())
