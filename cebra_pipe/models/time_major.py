@@ -9,7 +9,8 @@ samples per second than the convolution path. It only pays off at inference: for
 training windows of ~10 steps, ``conv1d``'s backward is faster.
 
 Only stacks of plain layers are translated: stride-1 unpadded ``Conv1d``, GELU,
-dropout (in eval mode) and residual ``_Skip`` blocks of those. Anything else makes
+dropout (in eval mode), elementwise activations, the closing ``Normalize`` /
+``SqueezeTime`` and residual ``Skip`` / ``PadSkip`` blocks of those. Anything else makes
 :func:`supports` false and the caller uses the model's own ``forward``.
 """
 
@@ -19,7 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cebra_pipe.models.layers import _Skip
+from cebra_pipe.models.layers import Normalize, PadSkip, Skip, SqueezeTime
+
+# Modules that act on each sample's channels alone, so they run unchanged on
+# ``(time, channels)``: elementwise activations and the per-sample normalisation.
+_LAYOUT_FREE = (nn.GELU, nn.Tanh, nn.Hardtanh, Normalize, SqueezeTime)
 
 
 def _plain_conv(module: nn.Module) -> bool:
@@ -28,11 +33,13 @@ def _plain_conv(module: nn.Module) -> bool:
 
 
 def _supported(module: nn.Module) -> bool:
-    if _plain_conv(module) or type(module) is nn.GELU:
+    if _plain_conv(module) or type(module) in _LAYOUT_FREE:
         return True
-    if type(module) is nn.Dropout:
+    if type(module) in (nn.Dropout, nn.Dropout1d):
         return not module.training
-    if type(module) is _Skip:
+    if type(module) is PadSkip:
+        return _plain_conv(module.module)
+    if type(module) is Skip:
         return all(_supported(sub) for sub in module.module)
     return False
 
@@ -60,10 +67,12 @@ def _conv(hidden: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
 def _apply(module: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     if type(module) is nn.Conv1d:
         return _conv(hidden, module)
-    if type(module) is nn.GELU:
-        return F.gelu(hidden, approximate=module.approximate)
-    if type(module) is nn.Dropout:
+    if type(module) in _LAYOUT_FREE:
+        return module(hidden)
+    if type(module) in (nn.Dropout, nn.Dropout1d):
         return hidden
+    if type(module) is PadSkip:
+        return F.pad(hidden, (0, module.padding)) + _conv(hidden, module.module)
     left, right = module.crop
     inner = hidden
     for sub in module.module:
@@ -82,4 +91,4 @@ def embed(encoder: nn.Module, segment: torch.Tensor) -> torch.Tensor:
     hidden = segment
     for module in encoder.net:
         hidden = _apply(module, hidden)
-    return F.normalize(hidden, p=2, dim=1) if encoder.normalize else hidden
+    return hidden

@@ -9,9 +9,32 @@ from torch import nn
 import cebra_pipe.data
 import cebra_pipe.models
 from cebra_pipe.data import Offset
-from cebra_pipe.models.model import ConvolutionalModelMixin, _OffsetModel
+from cebra_pipe.models.model import ClassifierModel, ConvolutionalModelMixin, _OffsetModel
 
 ALL_MODELS = cebra_pipe.models.get_options()
+# Classifiers return (features, scores); the shape tests below are for embedding models.
+EMBEDDING_MODELS = [n for n in ALL_MODELS if not n.startswith("supervised")]
+_CLIPS = (1000, 100, 50, 25, 20, 15, 10, 5, 1)
+# The reference cebra 0.6.1's registered names, in its registration order.
+REFERENCE_NAMES = [
+    "offset10-model", "offset10-model-mse", "offset5-model", "offset1-model-mse",
+    "offset1-model", "offset1-model-v2", "offset1-model-v3", "offset1-model-v4",
+    "offset1-model-v5", "offset40-model-4x-subsample", "resample-model",
+    "offset20-model-4x-subsample", "resample5-model", "offset4-model-2x-subsample",
+    "resample1-model", "supervised10-model", "supervised1-model", "offset36-model",
+    "offset36-model-dropout", "offset36-model-more-dropout", "offset40-model",
+    "offset50-model", "offset15-model", "offset20-model", "offset10-model-mse-tanh",
+    "offset1-model-mse-tanh",
+    *(f"offset1-model-mse-clip-{a}-{b}" for a in _CLIPS for b in _CLIPS),
+    *(f"offset1-model-mse-{kind}-{n}layers{tanh}" for kind in ("v2", "resnet")
+      for n in range(1, 11) for tanh in ("-tanh", ""))]
+# name -> receptive field (samples) of the reference's documented models.
+RECEPTIVE_FIELDS = {"offset1-model": 1, "offset4-model-2x-subsample": 4, "offset5-model": 5,
+                    "offset10-model": 10, "offset10-model-mse-tanh": 10, "offset15-model": 15,
+                    "offset20-model": 20, "offset20-model-4x-subsample": 20,
+                    "offset36-model": 36, "offset36-model-more-dropout": 36,
+                    "offset40-model": 40, "offset40-model-4x-subsample": 40,
+                    "offset50-model": 50, "supervised10-model": 10, "supervised1-model": 1}
 NUM_NEURONS, NUM_UNITS, NUM_OUTPUT = 5, 8, 3
 
 
@@ -28,7 +51,7 @@ def test_model_list_is_not_trivial():
         assert name in ALL_MODELS
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", EMBEDDING_MODELS)
 def test_receptive_field_equals_offset(name):
     model = _build(name)
     length = len(model.get_offset())
@@ -52,7 +75,7 @@ def test_receptive_field_equals_offset(name):
         f"{name}: an input of {length - 1} samples gave output {tuple(short_out.shape)}")
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", EMBEDDING_MODELS)
 def test_sliding_over_a_recording(name):
     model = _build(name)
     length = len(model.get_offset())
@@ -69,13 +92,14 @@ def test_sliding_over_a_recording(name):
         torch.testing.assert_close(out[0, :, k], model(window)[0], rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", EMBEDDING_MODELS)
 def test_normalisation(name):
     model = _build(name)
     length = len(model.get_offset())
     out = model(3 * torch.randn(16, NUM_NEURONS, length, dtype=torch.float64))
     norms = out.norm(dim=1)
-    if name.endswith("-mse"):
+    # As in the reference, every "-mse" model (with or without a bound) is unnormalised.
+    if "-mse" in name:
         assert model.normalize is False
         assert not torch.allclose(norms, torch.ones_like(norms), atol=1e-3)
     else:
@@ -84,11 +108,103 @@ def test_normalisation(name):
 
 
 def test_offsets_of_named_models():
-    expected = {"offset1-model": 1, "offset5-model": 5, "offset10-model": 10,
-                "offset10-model-mse": 10, "offset36-model": 36,
-                "offset40-model-4x-subsample": 40}
-    for name, length in expected.items():
-        assert len(_build(name).get_offset()) == length
+    for name, length in RECEPTIVE_FIELDS.items():
+        assert len(_build(name).get_offset()) == length, name
+    assert _build("offset5-model").get_offset() == Offset(2, 3)
+    assert _build("offset15-model").get_offset() == Offset(7, 8)
+
+
+def test_the_reference_names_in_its_order():
+    assert len(REFERENCE_NAMES) == 147
+    assert ALL_MODELS[:147] == REFERENCE_NAMES
+    assert cebra_pipe.models.get_options("offset*", limit=4) == [
+        "offset10-model", "offset10-model-mse", "offset5-model", "offset1-model-mse"]
+
+
+@pytest.mark.parametrize("name", ["offset10-model", "offset1-model", "offset1-model-mse",
+                                  "offset40-model-4x-subsample"])
+def test_net_is_the_whole_model(name):
+    model = _build(name)
+    window = torch.randn(3, NUM_NEURONS, len(model.get_offset()), dtype=torch.float64)
+    torch.testing.assert_close(model.net(window), model(window))
+    assert model.net(window).shape == (3, NUM_OUTPUT)
+
+
+@pytest.mark.parametrize("name,low,high", [("offset1-model-mse-clip-5-1", -5.0, 1.0),
+                                           ("offset1-model-mse-tanh", -1.0, 1.0),
+                                           ("offset10-model-mse-tanh", -1.0, 1.0),
+                                           ("offset1-model-mse-v2-3layers-tanh", -1.0, 1.0)])
+def test_bounded_outputs(name, low, high):
+    model = _build(name)
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, nn.Conv1d):
+                layer.weight.mul_(50.0)  # large outputs, so that the bound is reached
+        out = model(torch.randn(256, NUM_NEURONS, len(model.get_offset()),
+                                dtype=torch.float64))
+    assert out.min() >= low and out.max() <= high
+    assert out.min() < 0.9 * low and out.max() > 0.9 * high
+
+
+def _zero_weights(model: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, nn.Conv1d):
+                layer.weight.zero_()
+                layer.bias.zero_()
+    return model
+
+
+def test_families_differ_in_depth_and_skip_paths():
+    shallow, deep = (_build(f"offset1-model-mse-v2-{n}layers") for n in (1, 4))
+    extra = sum(p.numel() for p in deep.parameters()) - sum(
+        p.numel() for p in shallow.parameters())
+    assert extra == 3 * (NUM_UNITS * NUM_UNITS + NUM_UNITS)  # independent weights per layer
+    plain = _zero_weights(_build("offset1-model-mse-v2-2layers"))
+    resnet = _zero_weights(_build("offset1-model-mse-resnet-2layers"))
+    inp = torch.randn(4, NUM_NEURONS, 1, dtype=torch.float64)
+    gelu = torch.nn.functional.gelu
+    # With every weight zero the skip paths still carry the input (zero-padded to
+    # num_units, cropped to num_units // 2) through the four GELUs; the plain MLP
+    # carries nothing.
+    hidden = resnet.net[:-2](inp)
+    assert hidden.shape == (4, NUM_UNITS // 2, 1)
+    torch.testing.assert_close(hidden, gelu(gelu(gelu(gelu(inp[:, :NUM_UNITS // 2])))))
+    assert torch.count_nonzero(plain.net[:-2](inp)) == 0
+
+
+@pytest.mark.parametrize("name,factor", [("offset40-model-4x-subsample", 4),
+                                         ("offset20-model-4x-subsample", 4),
+                                         ("offset4-model-2x-subsample", 2)])
+def test_resample_models(name, factor):
+    model = _build(name)
+    assert model.resample_factor == factor == model.subsample
+    length = len(model.get_offset())
+    for time in (100, 430):
+        out = model(torch.randn(2, NUM_NEURONS, time, dtype=torch.float64))
+        assert out.shape == (2, NUM_OUTPUT, (time - length) // factor + 1)
+
+
+@pytest.mark.parametrize("name", ["supervised10-model", "supervised1-model"])
+def test_classifier_models(name):
+    model = _build(name)
+    assert isinstance(model, ClassifierModel)
+    window = torch.randn(7, NUM_NEURONS, len(model.get_offset()), dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="set_output_num"):
+        model(window)
+    model.set_output_num(12)
+    model.double()
+    features, scores = model(window)
+    assert features.shape == (7, NUM_OUTPUT) and scores.shape == (7, 12)
+    with pytest.raises(RuntimeError, match="override=True"):
+        model.set_output_num(5)
+    model.set_output_num(5, override=True)
+    assert model.classifier.out_features == 5
+
+
+def test_too_few_units_is_a_clear_error():
+    with pytest.raises(ValueError, match="num_units"):
+        cebra_pipe.models.init("offset1-model", num_neurons=3, num_units=1, num_output=2)
 
 
 def test_dropout_model_is_stochastic_only_in_training():

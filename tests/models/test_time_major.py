@@ -13,8 +13,9 @@ from cebra_pipe.models.model import ConvolutionalModelMixin, _OffsetModel
 from cebra_pipe.solver import base
 
 NEURONS, UNITS, OUTPUT = 7, 16, 4
+# Models with one output per input step (not the resampling ones, not classifiers).
 SLIDING = [name for name in cebra_pipe.models.get_options()
-           if not name.endswith("subsample")]
+           if getattr(cebra_pipe.models.init(name, 2, 4, 2), "subsample", None) == 1]
 
 
 def _build(name: str) -> nn.Module:
