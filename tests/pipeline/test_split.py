@@ -54,7 +54,8 @@ def test_stratified_split_holds_out_part_of_every_class(tmp_path):
     train, valid = data["train"], data["valid"]
     assert len(valid) == 160 and not set(train) & set(valid)
     for c in range(8):  # the last 20 steps of each class, one contiguous stretch
-        np.testing.assert_array_equal(valid[arm[valid] == c], np.arange(100 * c + 80, 100 * c + 100))
+        np.testing.assert_array_equal(valid[arm[valid] == c],
+                                      np.arange(100 * c + 80, 100 * c + 100))
     meta = json.loads(str(data["meta"]))
     assert meta["method"] == "stratified"
     assert meta["labels"]["arm"]["classes"]["3"] == [80, 20]
