@@ -49,6 +49,13 @@ CASES = {
     "sklearn_offset20_discrete": dict(backend="sklearn", sessions=1, labels="discrete",
                                       model_architecture="offset20-model",
                                       distance="euclidean"),
+    "sklearn_offset15_continuous": dict(backend="sklearn", sessions=1, labels="continuous",
+                                        model_architecture="offset15-model"),
+    "sklearn_offset36_more_dropout": dict(backend="sklearn", sessions=1, labels="continuous",
+                                          model_architecture="offset36-model-more-dropout"),
+    "sklearn_offset10_mse_tanh": dict(backend="sklearn", sessions=1, labels="continuous",
+                                      model_architecture="offset10-model-mse-tanh",
+                                      distance="euclidean"),
 }
 SHARED = dict(max_iterations=20, batch_size=32, output_dimension=3, num_hidden_units=4,
               device="cpu")

@@ -46,7 +46,9 @@ from cebra_pipe.solver.base import LOG_KEYS
 # files both ways). Others have a different layer layout, so their weights cannot
 # be carried over one to one.
 SAME_LAYOUT_ARCHITECTURES = ("offset5-model", "offset10-model", "offset10-model-mse",
-                             "offset20-model", "offset36-model", "offset40-model",
+                             "offset10-model-mse-tanh", "offset15-model", "offset20-model",
+                             "offset36-model", "offset36-model-dropout",
+                             "offset36-model-more-dropout", "offset40-model",
                              "offset50-model")
 
 # Plain callables a CEBRA file needs. torch's own weights_only unpickler allows the

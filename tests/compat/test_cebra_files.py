@@ -18,7 +18,8 @@ from cebra_pipe.compat import (DisallowedGlobalError, is_cebra_file, read_cebra_
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = ("sklearn_offset10_continuous", "torch_offset5_time", "sklearn_offset5_multisession",
-         "sklearn_offset10_hybrid", "sklearn_offset20_discrete")
+         "sklearn_offset10_hybrid", "sklearn_offset20_discrete", "sklearn_offset15_continuous",
+         "sklearn_offset36_more_dropout", "sklearn_offset10_mse_tanh")
 
 
 def _embeddings(model, data) -> list[tuple[np.ndarray, np.ndarray]]:
