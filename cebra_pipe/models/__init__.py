@@ -4,10 +4,11 @@ from cebra_pipe.models import criterions
 from cebra_pipe.models.criterions import (FixedCosineInfoNCE, FixedEuclideanInfoNCE, InfoMSE,
                                           InfoNCE, LearnableCosineInfoNCE,
                                           LearnableEuclideanInfoNCE)
-from cebra_pipe.models.model import (ConvolutionalModelMixin, HasFeatureEncoder, Model,
+from cebra_pipe.models.model import (ClassifierModel, ConvolutionalModelMixin,
+                                     HasFeatureEncoder, Model, ResampleModelMixin,
                                      get_options, init, is_registered, parametrize, register)
 
-__all__ = ["ConvolutionalModelMixin", "FixedCosineInfoNCE", "FixedEuclideanInfoNCE",
-           "HasFeatureEncoder", "InfoMSE",
+__all__ = ["ClassifierModel", "ConvolutionalModelMixin", "FixedCosineInfoNCE",
+           "FixedEuclideanInfoNCE", "HasFeatureEncoder", "InfoMSE", "ResampleModelMixin",
            "InfoNCE", "LearnableCosineInfoNCE", "LearnableEuclideanInfoNCE", "Model",
            "criterions", "get_options", "init", "is_registered", "parametrize", "register"]

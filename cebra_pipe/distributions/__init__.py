@@ -1,0 +1,21 @@
+"""Sampling distributions at the level of indices, for users who build their own loops.
+
+``sample_prior(n)`` draws reference indices, ``sample_conditional(...)`` positives.
+Training itself uses :mod:`cebra_pipe.data.samplers`, which work on datasets and
+segments; these classes take plain label arrays.
+"""
+
+from cebra_pipe.distributions import base, continuous, discrete, index, mixed
+from cebra_pipe.distributions.base import (ConditionalDistribution, HasGenerator,
+                                           JointDistribution, Prior, PriorDistribution)
+from cebra_pipe.distributions.continuous import (DeltaNormalDistribution, TimeContrastive,
+                                                 TimedeltaDistribution)
+from cebra_pipe.distributions.discrete import Discrete, DiscreteEmpirical, DiscreteUniform
+from cebra_pipe.distributions.index import ConditionalIndex, ContinuousIndex, DistanceMatrix
+from cebra_pipe.distributions.mixed import Mixed, MixedTimeDeltaDistribution
+
+__all__ = ["ConditionalDistribution", "ConditionalIndex", "ContinuousIndex",
+           "DeltaNormalDistribution", "Discrete", "DiscreteEmpirical", "DiscreteUniform",
+           "DistanceMatrix", "HasGenerator", "JointDistribution", "Mixed",
+           "MixedTimeDeltaDistribution", "Prior", "PriorDistribution", "TimeContrastive",
+           "TimedeltaDistribution", "base", "continuous", "discrete", "index", "mixed"]
