@@ -46,6 +46,14 @@ _DEFAULT_OPTIMIZER_KWARGS = (("betas", (0.9, 0.999)), ("eps", 1e-08), ("weight_d
                              ("amsgrad", False))
 
 
+class SessionIdError(ValueError, RuntimeError):
+    """``session_id`` does not select a session of the model.
+
+    A ValueError like every bad argument here, and a RuntimeError like the reference's
+    (so code written for ``cebra`` that catches either keeps working).
+    """
+
+
 class CEBRA(TransformerMixin, BaseEstimator):
     """Contrastive embeddings of neural data, with or without auxiliary labels.
 
@@ -492,6 +500,32 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return self
 
     # -- inference -----------------------------------------------------------------------
+    def check_session_id(self, session_id: int | None) -> int | None:
+        """The session that ``session_id`` selects: ``None`` for a single-session model
+        (which accepts ``session_id`` None or 0, as the reference does).
+
+        Raises :class:`SessionIdError` for a missing or out-of-range id and TypeError
+        for a non-integer one.
+        """
+        check_is_fitted(self, "solver_")
+        if session_id is not None and (isinstance(session_id, bool) or not isinstance(
+                session_id, (int, np.integer))):
+            raise TypeError(f"session_id must be an integer session index, got "
+                            f"{session_id!r}.")
+        sessions = self.num_sessions_
+        if sessions is None:
+            if session_id not in (None, 0):
+                raise SessionIdError(f"Invalid session_id={session_id}: the model was trained "
+                                     "on a single session; leave session_id out (or pass 0).")
+            return None
+        if session_id is None:
+            raise SessionIdError(f"No session_id provided: the model was trained on {sessions} "
+                                 f"sessions; pass session_id (0..{sessions - 1}).")
+        if not 0 <= int(session_id) < sessions:
+            raise SessionIdError(f"Invalid session_id={session_id}: the model was trained on "
+                                 f"{sessions} sessions (0..{sessions - 1}).")
+        return int(session_id)
+
     def transform(self, X, batch_size: int | None = None, session_id: int | None = None,
                   segments=None) -> np.ndarray:
         """Embed ``X (time, neurons)`` -> ``(time, output_dimension)``.
@@ -527,18 +561,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
         neural = check_neural(X)
         segments = check_segments(segments, len(neural),
                                   "segments" if trials is None else "X (trials)")
-        if self.num_sessions_ is None:
-            if session_id not in (None, 0):
-                raise ValueError(f"session_id={session_id} given for a single-session model; "
-                                 "leave it out (or use 0).")
-            expected = self.n_features_in_
-        else:
-            if session_id is not None and (isinstance(session_id, bool) or not isinstance(
-                    session_id, (int, np.integer))):
-                raise TypeError(f"session_id must be an integer session index, got "
-                                f"{session_id!r}.")
-            self.solver_._encoder(session_id)  # validates session_id
-            expected = self.n_features_in_[int(session_id)]
+        session = self.check_session_id(session_id)
+        expected = self.n_features_in_ if session is None else self.n_features_in_[session]
         if neural.shape[1] != expected:
             raise ValueError(f"X has {neural.shape[1]} features, but CEBRA is expecting "
                              f"{expected} features as input (neurons"

@@ -69,10 +69,8 @@ def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
         raise ValueError(f"X is a list of {len(sessions)} sessions but the model was trained "
                          "on a single session; pass one (time, neurons) array.")
     if model.num_sessions_ is not None and not multi:
-        if session_id is None:
-            raise ValueError(f"The model was trained on {model.num_sessions_} sessions: pass "
-                             "session_id to evaluate one recording, or a list with one "
-                             "recording per session.")
+        # one recording: session_id picks its session (a list needs none)
+        session_id = model.check_session_id(session_id)
         encoder = model.solver_._encoder(session_id)
         expected = model.n_features_in_[int(session_id)]
         if sessions[0].neural.shape[1] != expected:
@@ -81,7 +79,9 @@ def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
         _check_labels_match(model, sessions)
         loader = model.make_loader(sessions, num_batches, seed, encoder=encoder)
         return loader, encoder
-    if session_id not in (None, 0) or (multi and session_id is not None):
+    if model.num_sessions_ is None:
+        model.check_session_id(session_id)
+    elif session_id is not None:
         raise ValueError(f"session_id={session_id} does not apply here: it selects one "
                          "session of a multi-session model evaluated on one recording.")
     expected = list(model.n_features_in_) if multi else [model.n_features_in_]

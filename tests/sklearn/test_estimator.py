@@ -17,6 +17,7 @@ import cebra_pipe as cebra
 from cebra_pipe import CEBRA
 from cebra_pipe.data import multi_session, single_session
 from cebra_pipe.models import criterions
+from cebra_pipe.sklearn.estimator import SessionIdError
 from cebra_pipe.sklearn.inputs import split_labels
 from cebra_pipe.solver import MultiSessionSolver, SingleSessionHybridSolver, SingleSessionSolver
 
@@ -303,10 +304,11 @@ def test_multi_session_training(sessions, kind):
 def test_multi_session_transform_needs_a_valid_session_id(sessions):
     (xa, ca, _), (xb, cb, _) = sessions
     model = CEBRA(**FAST).fit([xa, xb], [ca, cb])
-    with pytest.raises(ValueError, match="trained on 2 sessions: pass session_id"):
+    with pytest.raises(SessionIdError, match="No session_id provided.*trained on 2 sessions"):
         model.transform(xa)
     for bad in (2, -1):
-        with pytest.raises(ValueError, match=f"session_id={bad} is out of range for 2 sessions"):
+        # a ValueError, and a RuntimeError as the reference raises
+        with pytest.raises(RuntimeError, match=f"Invalid session_id={bad}.*2 sessions"):
             model.transform(xa, session_id=bad)
     with pytest.raises(ValueError, match="X has 10 features, but CEBRA is expecting 6 .*"
                                          "session 1"):
@@ -317,8 +319,10 @@ def test_single_session_model_rejects_other_session_ids(data):
     neural, _, _ = data
     model = CEBRA(**FAST).fit(neural)
     np.testing.assert_array_equal(model.transform(neural, session_id=0), model.transform(neural))
-    with pytest.raises(ValueError, match="session_id=1 given for a single-session model"):
+    with pytest.raises(ValueError, match="Invalid session_id=1.*single session"):
         model.transform(neural, session_id=1)
+    with pytest.raises(TypeError, match="integer session index"):
+        model.transform(neural, session_id="0")
 
 
 @pytest.mark.parametrize("labels, match", [

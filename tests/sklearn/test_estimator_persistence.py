@@ -104,7 +104,7 @@ def test_round_trip_multi_session(tmp_path):
     for session_id, x in enumerate([xa, xb]):
         np.testing.assert_array_equal(loaded.transform(x, session_id=session_id),
                                       model.transform(x, session_id=session_id))
-    with pytest.raises(ValueError, match="pass session_id"):
+    with pytest.raises(ValueError, match="No session_id provided"):
         loaded.transform(xa)
 
 
