@@ -212,8 +212,13 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(2))
 
     def _make_model(self, num_neurons: int) -> torch.nn.Module:
-        return models.init(self.model_architecture, num_neurons=num_neurons,
-                           num_units=self.num_hidden_units, num_output=self.output_dimension)
+        model = models.init(self.model_architecture, num_neurons=num_neurons,
+                            num_units=self.num_hidden_units, num_output=self.output_dimension)
+        if isinstance(model, models.ClassifierModel):
+            raise ValueError(f"model_architecture={self.model_architecture!r} is a classifier "
+                             "(it outputs features and class scores); contrastive training "
+                             "needs an encoder such as 'offset10-model'.")
+        return model
 
     def _make_criterion(self) -> torch.nn.Module:
         learnable = self.temperature_mode == "auto"

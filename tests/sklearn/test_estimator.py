@@ -315,6 +315,24 @@ def test_multi_session_transform_needs_a_valid_session_id(sessions):
         model.transform(xa, session_id=1)
 
 
+@pytest.mark.parametrize("architecture", ["supervised10-model", "supervised1-model"])
+def test_classifier_architectures_are_refused_by_name(data, architecture):
+    neural, _, _ = data
+    with pytest.raises(ValueError, match=f"model_architecture='{architecture}' is a classifier"):
+        CEBRA(**FAST, model_architecture=architecture).fit(neural)
+
+
+@pytest.mark.parametrize("architecture", ["offset4-model-2x-subsample",
+                                          "offset1-model-mse-resnet-2layers-tanh",
+                                          "offset36-model-more-dropout"])
+def test_reference_model_names_train_and_embed(data, architecture):
+    neural, _, _ = data
+    model = CEBRA(**FAST, model_architecture=architecture).fit(neural)
+    embedding = model.transform(neural)
+    assert embedding.shape == (len(neural), model.output_dimension)
+    assert np.isfinite(embedding).all()
+
+
 def test_single_session_model_rejects_other_session_ids(data):
     neural, _, _ = data
     model = CEBRA(**FAST).fit(neural)
