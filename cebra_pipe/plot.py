@@ -525,7 +525,8 @@ def plot_consistency(
     datasets : (n,) ids labelling the rows (source) and columns (target)
     ax : axes to draw on; a new figure if None
     cmap : colormap of the heat map
-    text_color : colour of the cell annotations
+    text_color : colour of the cell annotations; ``"auto"`` picks black or white per cell,
+        whichever contrasts more with the cell's colour (relative luminance)
     colorbar_label : colorbar label; no colorbar if None
     title : axes title
     figsize, dpi : size of a new figure
@@ -553,7 +554,9 @@ def plot_consistency(
     image = ax.imshow(matrix, cmap=_get_cmap(cmap), **kwargs)
     for (row, col), value in np.ndenumerate(matrix):
         if np.isfinite(value):
-            ax.text(col, row, f"{value:.1f}", ha="center", va="center", color=text_color)
+            color = (_contrasting_text(image.cmap(image.norm(value)))
+                     if isinstance(text_color, str) and text_color == "auto" else text_color)
+            ax.text(col, row, f"{value:.1f}", ha="center", va="center", color=color)
     ticks = np.arange(len(names))
     ax.set_xticks(ticks, [str(n) for n in names])
     ax.set_yticks(ticks, [str(n) for n in names])
@@ -562,8 +565,16 @@ def plot_consistency(
     if colorbar_label is not None:
         ax.figure.colorbar(image, ax=ax, label=colorbar_label, fraction=0.046, pad=0.04)
     if title is not None:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # wrapped to the figure's width
     return ax
+
+
+def _contrasting_text(rgba: Sequence[float]) -> str:
+    """Black or white, whichever reads better on ``rgba`` (WCAG relative luminance)."""
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    # Contrast ratios (L1 + 0.05) / (L2 + 0.05) against white (L=1) and black (L=0).
+    return "black" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "white"
 
 
 def plot_overview(

@@ -336,6 +336,13 @@ def test_plot_consistency_matrix_in_percent(tmp_path):
     assert_png(ax, tmp_path / "consistency.png")
 
 
+def test_plot_consistency_auto_text_contrasts_with_each_cell():
+    ax = cebra.plot_consistency([5.0, 95.0], [["s1", "s2"], ["s2", "s1"]], ["s1", "s2"],
+                                cmap="viridis", vmin=0, vmax=100, text_color="auto")
+    colors = {t.get_text(): t.get_color() for t in ax.texts}
+    assert colors == {"5.0": "white", "95.0": "black"}  # dark purple / light yellow cells
+
+
 def test_plot_consistency_string_ids_and_percent_input(tmp_path):
     ax = cebra.plot_consistency([95.0, 85.0], [["s1", "s2"], ["s2", "s1"]], ["s1", "s2"],
                                 cmap="viridis", text_color="black", colorbar_label=None)

@@ -82,7 +82,7 @@ def _heatmap(frame: Any, ids: list[str], title: str, path: str) -> None:
     if len(mean):
         plot_consistency(mean["score"].to_numpy(), mean[["source", "target"]].to_numpy(),
                          np.array(ids), ax=ax, vmin=0, vmax=100, cmap="viridis",
-                         text_color="white", title=title)
+                         text_color="auto", title=title)
     else:
         ax.text(0.5, 0.5, "not enough runs to compare", ha="center", va="center")
         ax.set_axis_off()

@@ -2,8 +2,9 @@
 
 * ``loss.png``: one panel per trained configuration (model / label set), one line
   per seed (the InfoNCE loss per iteration).
-* ``embeddings.png``: one 3-D panel per configuration, the first seed's valid-split
-  embedding coloured by a label.
+* ``embeddings.png``: the first seed's valid-split embeddings, one row per label of the
+  session (the colour, with a colour bar in the label's unit) and one column per
+  configuration; the first three dimensions are drawn (the title says of how many).
 
 Both are registered in the Snakemake report and shown in the animal's notebook.
 """
@@ -35,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", required=True)
     parser.add_argument("--session", required=True)
     parser.add_argument("--split", required=True)
-    parser.add_argument("--color-label", default=None, help="label colouring the embeddings")
+    parser.add_argument("--units", type=json_arg, default={},
+                        help='JSON object label -> unit, shown on the colour bars')
     parser.add_argument("--max-points", type=int, default=3000)
     parser.add_argument("--loss-figure", required=True)
     parser.add_argument("--embedding-figure", required=True)
@@ -53,6 +55,49 @@ def _save(fig, path: str) -> None:
         fig.savefig(tmp, format="png", metadata={"Software": None})
 
 
+def _embedding_figure(folder: Path, variants: Sequence[tuple[str, str]], seed: int,
+                      colors: dict[str, np.ndarray], units: dict[str, str], step: int,
+                      discrete: frozenset[str] = frozenset()):
+    """Rows = colour labels, columns = configurations, each panel with a colour bar.
+
+    ``colors``: label -> (valid time,) values; every ``step``-th point is drawn;
+    labels in ``discrete`` get a qualitative colour map and a bar ticked at each class.
+    """
+    import matplotlib.pyplot as plt
+
+    from cebra_pipe.plot import plot_embedding
+
+    embeddings = {}
+    for model, labels in variants:
+        path = folder / model / labels / f"seed{seed}" / "embedding_valid.npy"
+        try:
+            embeddings[model, labels] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise PipelineError(f"embedding file '{path}' is missing or corrupt: {err}") from None
+    fig = plt.figure(figsize=(3.4 * len(variants), 3.1 * len(colors)), dpi=100)
+    for row, (name, values) in enumerate(colors.items()):
+        classes = np.unique(values) if name in discrete else None
+        bar_label = f"{name} (class)" if name in discrete else (
+            f"{name} ({units[name]})" if units.get(name) else name)
+        for col, (model, labels) in enumerate(variants):
+            embedding = embeddings[model, labels]
+            dims = embedding.shape[1]
+            ax = fig.add_subplot(len(colors), len(variants), row * len(variants) + col + 1,
+                                 projection="3d" if dims >= 3 else None)
+            plot_embedding(embedding[::step], embedding_labels=values[::step], ax=ax,
+                           markersize=2, alpha=0.6, axis="on",
+                           cmap="tab10" if name in discrete else "viridis",
+                           title=f"{model} / {labels}\ndims 1-{min(3, dims)} of {dims}",
+                           idx_order=(0, 1, 2) if dims >= 3 else (0, 1))
+            ax.title.set_fontsize(8)
+            ax.tick_params(labelsize=6)
+            bar = fig.colorbar(ax.collections[-1], ax=ax, shrink=0.6, pad=0.15,
+                               label=bar_label)
+            if classes is not None and len(classes) <= 12:
+                bar.set_ticks(classes)
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     import matplotlib
@@ -61,22 +106,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from cebra_pipe.plot import plot_embedding
-
     seeds = parse_seeds(args.seeds)
     variants = [tuple(v) for v in args.variants]
     if not variants:
         raise PipelineError("--variants is empty.")
     session = load_session(args.session)
     split = load_split(args.split, len(session.neural))
+    if not isinstance(args.units, dict):
+        raise PipelineError("--units must be a JSON object label -> unit.")
     folder = Path(args.dir)
-    color = None
-    if args.color_label:
-        if args.color_label not in session.labels:
-            raise PipelineError(f"--color-label {args.color_label!r} is not a label of "
-                                f"{session.name} ({sorted(session.labels)}).")
-        values = session.labels[args.color_label][split["valid"]]
-        color = np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0]
+    # Every label colours a row of panels; without labels, time does.
+    colors = {name: np.asarray(values, dtype=np.float64).reshape(len(values), -1)[
+        split["valid"], 0] for name, values in sorted(session.labels.items())} or {
+        "time step": np.asarray(split["valid"], dtype=np.float64)}
 
     rows, cols = _grid(len(variants))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), dpi=100,
@@ -99,23 +141,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     fig.suptitle(f"{session.name}: training loss", fontsize=10)
     fig.tight_layout()
 
-    efig = plt.figure(figsize=(3.2 * cols, 3.2 * rows), dpi=100)
-    step = max(1, len(split["valid"]) // max(1, args.max_points))
-    for i, (model, labels) in enumerate(variants):
-        path = folder / model / labels / f"seed{seeds[0]}" / "embedding_valid.npy"
-        try:
-            embedding = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise PipelineError(f"embedding file '{path}' is missing or corrupt: {err}") from None
-        ax = efig.add_subplot(rows, cols, i + 1, projection="3d" if embedding.shape[1] >= 3
-                              else None)
-        colors = "grey" if color is None else color[::step]
-        plot_embedding(embedding[::step], embedding_labels=colors, ax=ax, markersize=2,
-                       alpha=0.6, cmap="cool", title=f"{model} / {labels}",
-                       idx_order=(0, 1, 2) if embedding.shape[1] >= 3 else (0, 1))
-        ax.title.set_fontsize(9)
-    efig.suptitle(f"{session.name}: valid embeddings (seed {seeds[0]}), colour = "
-                  f"{args.color_label or 'none'}", fontsize=10)
+    discrete = frozenset(n for n, kind in session.meta["label_types"].items()
+                         if kind == "discrete")
+    efig = _embedding_figure(folder, variants, seeds[0], colors, args.units,
+                             max(1, len(split["valid"]) // max(1, args.max_points)), discrete)
+    efig.suptitle(f"{session.name}: valid embeddings (seed {seeds[0]}), one row per label",
+                  fontsize=10)
     efig.tight_layout()
     inputs = [args.session, args.split] + [
         str(folder / m / lab / f"seed{s}" / name) for m, lab in variants for s in seeds
@@ -128,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _save(efig, args.embedding_figure)
         if args.provenance:
             write_provenance(args.provenance, STEP,
-                             params={"variants": variants, "color_label": args.color_label,
+                             params={"variants": variants, "units": args.units,
                                      "max_points": args.max_points},
                              inputs=inputs, seeds=seeds)
     plt.close("all")

@@ -7,6 +7,8 @@ installation paths) are dropped and any absolute path of the working directory i
 replaced by ``.``, so the reports embed no paths of the machine that made them, and
 user text in the outputs is made inert (:func:`defuse`): a ``<script>`` in a report
 title shows as text.
+Pages with interactive (plotly) views get plotly.js inlined once in their head, so
+they work offline (:func:`inline_plotly`).
 The HTML (code cells hidden) and the executed notebook are written atomically; a
 failing cell stops the step with the cell's error, and the failed notebook is kept
 at ``--failed-notebook`` for debugging.
@@ -25,6 +27,9 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_ou
                                         run, write_provenance)
 
 STEP = "report"
+# Output metadata key of HTML that cebra_pipe itself generated with user text already
+# escaped (reportlib's plotly views): defuse() keeps its <script>s.
+GENERATED_HTML = "cebra_pipe/generated-html"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
     parser.add_argument("--kernel", default="python3")
     parser.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    parser.add_argument("--page-title", default=None,
+                        help="the HTML page's <title> (default: the notebook's file name)")
     parser.add_argument("--provenance", default=None, help="provenance JSON to write")
     return parser
 
@@ -91,13 +98,17 @@ def defuse(notebook: Any) -> Any:
     ``<`` and ``>`` escaped, so raw HTML there shows as text; HTML and SVG outputs
     (pandas tables, which escape their cells already) lose ``<script>`` elements,
     ``on...=`` handlers and ``javascript:`` URLs. The notebooks write no raw HTML, so
-    nothing meant as markup is lost. nbconvert's own ``sanitize_html`` is not used: it
-    also escapes headings, paragraphs and table heads.
+    nothing meant as markup is lost, except in outputs whose metadata carries
+    :data:`GENERATED_HTML` (interactive plotly views, whose user text is escaped when
+    they are made). nbconvert's own ``sanitize_html`` is not used: it also escapes
+    headings, paragraphs and table heads.
     """
     import html
 
     for cell in notebook.cells:
         for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if output.get("metadata", {}).get(GENERATED_HTML):
+                continue
             data = output.get("data", {})
             for mime in list(data):
                 text = "".join(data[mime]) if isinstance(data[mime], list) else data[mime]
@@ -123,6 +134,28 @@ def render_html(notebook: Any, show_code: bool = False) -> str:
     # Markdown links are rendered after defuse(): '[x](javascript:...)' becomes a live href.
     return re.sub(r"""\b(href|src)(\s*=\s*["']?)\s*javascript\s*:""", r"\1\2about:blank#", body,
                   flags=re.IGNORECASE)
+
+
+def inline_plotly(html: str) -> str:
+    """``html`` with plotly.js inlined in its head when it holds plotly figures.
+
+    Inlined rather than linked to a CDN: reports are read offline and archived. Added
+    here, not by each notebook output, so a page carries it once (about 4.6 MB) and the
+    executed notebooks stay small.
+    """
+    if 'class="plotly-graph-div"' not in html:
+        return html
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        raise PipelineError("the report has interactive views but plotly is not installed "
+                            "for `python -m cebra_pipe report`; install it with "
+                            "`pip install cebra_pipe[interactive]`.") from None
+    script = '<script type="text/javascript">' + get_plotlyjs() + "</script>\n"
+    head = html.find("</head>")
+    if head < 0:
+        raise PipelineError("the rendered report has no </head> to put plotly.js in.")
+    return html[:head] + script + html[head:]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -162,8 +195,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                                     + (f" (executed notebook kept at '{args.failed_notebook}')"
                                        if args.failed_notebook else "")) from None
             executed = defuse(scrub(nbformat.read(tmp, as_version=4), roots))
+            executed.metadata["title"] = args.page_title or template.stem
             nbformat.write(executed, tmp)
-        html = render_html(executed, show_code=args.show_code)
+        html = inline_plotly(render_html(executed, show_code=args.show_code))
         for root in roots:
             html = html.replace(root.rstrip("/") + "/", "./")
         with atomic_output(args.out_html) as tmp:

@@ -82,6 +82,38 @@ def test_outputs_and_scores(ci_run):
     assert not list((results / "checkpoints").rglob("*.pt"))
 
 
+def test_reports_show_chance_units_embeddings_titles_and_summary(ci_run):
+    import matplotlib.image
+
+    report = ci_run / "results" / "report"
+    animal = (report / "rat1.html").read_text()
+    assert "<title>cebra_pipe CI run: animal rat1</title>" in animal
+    for text in ("position R² (chance 0)", "position median |error| (cm)",
+                 "direction accuracy (chance 0.", "GoF (bits, chance 0)",
+                 "standard deviation over seeds", "One row per label"):
+        assert text in animal, text
+    # one interactive view per configuration, plotly.js inlined once (offline readers)
+    assert animal.count('class="plotly-graph-div"') == 3
+    assert animal.count("plotly.js v") == 1 and 'src="https://cdn.plot.ly' not in animal
+    assert '"colorbar"' in animal and "position (cm)" in animal and "dim 3" in animal
+    # embeddings.png: a row per label (position, direction), a column per configuration
+    height, width = matplotlib.image.imread(ci_run / "results" / "figures" / "rat1" / "s1"
+                                            / "embeddings.png").shape[:2]
+    assert (round(height / 310), round(width / 340)) == (2, 3)
+    overview = (report / "overview.html").read_text()
+    assert "<title>cebra_pipe CI run: cohort overview</title>" in overview
+    summary = overview[overview.index("What was run"):overview.index('id="Sessions"')]
+    for text in ("behavior (60 iterations)", "seeds 0, 1", "is supported (every session",
+                 "between seeds is highest for", 'href="rat1.html"', 'href="rat2.html"',
+                 "We tested 1 label set(s)"):
+        assert text in summary, text
+    assert "standard deviation over seeds" in overview
+    assert overview.count('id="Summary"') == 1
+    assert "dashed line: chance" in overview and "Multi-session embeddings" in overview
+    assert overview.count('class="plotly-graph-div"') == 1
+    assert overview.count("plotly.js v") == 1
+
+
 def test_every_result_has_provenance(ci_run):
     results = ci_run / "results"
     for folder in (results / "single").rglob("seed*"):
@@ -137,6 +169,11 @@ def test_html_report_renders_in_chromium(ci_run, tmp_path):
                          timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "cohort overview" in dom.stdout and dom.stdout.count("<img") >= 3
+    animal = (ci_run / "results" / "report" / "rat1.html").resolve().as_uri()
+    dom = subprocess.run(flags + ["--dump-dom", animal], capture_output=True, text=True,
+                         timeout=180)
+    # plotly.js (inlined, no network) drew the interactive 3-D views
+    assert dom.stdout.count('class="main-svg"') >= 3, dom.stderr[-2000:]
     shot = tmp_path / "overview.png"
     subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,1600", page],
                    capture_output=True, timeout=180)

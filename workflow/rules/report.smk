@@ -32,7 +32,7 @@ rule figures:
         dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
         variants=json_arg([[v.model, v.labels] for v in SINGLE]),
         seeds=",".join(map(str, SEEDS)),
-        color=ALIGN_LABEL or "",
+        units=json_arg({n: spec["unit"] for n, spec in config["labels"].items()}),
         max_points=config["report"]["max_points"],
     log:
         f"{RESULTS}/logs/figures/{{animal}}/{{session}}.log",
@@ -45,7 +45,7 @@ rule figures:
     shell:
         "python -m cebra_pipe figures --dir {params.dir:q} --variants {params.variants:q}"
         " --seeds {params.seeds} --session {input.session:q} --split {input.split:q}"
-        " --color-label {params.color:q} --max-points {params.max_points}"
+        " --units {params.units:q} --max-points {params.max_points}"
         " --loss-figure {output.loss:q} --embedding-figure {output.embeddings:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"
 
@@ -104,7 +104,10 @@ rule report_animal:
             "align_label": ALIGN_LABEL or "none",
             "runs_consistency": len(SEEDS) >= 2,
             "title": config["report"]["title"],
+            "units": {n: spec["unit"] for n, spec in config["labels"].items()},
+            "max_points": config["report"]["max_points"],
         }),
+        page_title=lambda w: f"{config['report']['title']}: animal {w.animal}",
         failed=f"{RESULTS}/logs/report/{{animal}}.failed.ipynb",
     log:
         f"{RESULTS}/logs/report/{{animal}}.log",
@@ -118,6 +121,7 @@ rule report_animal:
         "python -m cebra_pipe report --notebook {input.notebook:q}"
         " --parameters {params.parameters:q} --out-html {output.html:q}"
         " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q}"
+        " --page-title {params.page_title:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
@@ -147,7 +151,13 @@ rule report_overview:
             "seeds": SEEDS,
             "results": RESULTS,
             "title": config["report"]["title"],
+            "units": {n: spec["unit"] for n, spec in config["labels"].items()},
+            "iterations": {v.model: config["models"][v.model]["max_iterations"]
+                           for v in SINGLE + MULTI},
+            "align_label": ALIGN_LABEL or "none",
+            "max_points": config["report"]["max_points"],
         }),
+        page_title=lambda w: f"{config['report']['title']}: cohort overview",
         failed=f"{RESULTS}/logs/report/overview.failed.ipynb",
     log:
         f"{RESULTS}/logs/report/overview.log",
@@ -161,4 +171,5 @@ rule report_overview:
         "python -m cebra_pipe report --notebook {input.notebook:q}"
         " --parameters {params.parameters:q} --out-html {output.html:q}"
         " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q}"
+        " --page-title {params.page_title:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"
