@@ -13,6 +13,10 @@ Two kinds of sessions:
 
 Bad data stop here with a message naming the file, key and problem.
 
+Prepared arrays may be trial-structured, ``(trials, time, neurons)`` with labels
+``(trials, time[, d])``: the trials are concatenated in order, each its own trial and
+segment.
+
 Output: an ``.npz`` with ``neural`` (time, neurons) float32, ``label_<name>`` per label
 (continuous: (time, d) float32; discrete: (time,) int64), optional ``trial`` (time,)
 int64, ``segment`` (time,) int64 (a new id wherever consecutive time steps must not be
@@ -152,13 +156,45 @@ def _select_index(array: np.ndarray, index: Any, where: str) -> np.ndarray:
 
 # ------------------------------------------------------------------------- validation
 
+def flatten_trials(neural: np.ndarray, where: str
+                   ) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """Trial-structured ``(trials, time, neurons)`` data as one ``(trials * time, neurons)``
+    recording; 2-D data unchanged.
+
+    Returns
+    -------
+    neural : (time, neurons)
+    trial_shape : ``(trials, time per trial)``, or None for 2-D input
+    """
+    if neural.ndim != 3:
+        return neural, None
+    trials, steps, neurons = neural.shape
+    if trials < 1 or steps < 2 or neurons < 1:
+        raise PipelineError(f"{where}: trial-structured neural data (trials, time, neurons) "
+                            f"has shape {neural.shape}; need at least 1 trial, 2 time steps "
+                            "per trial and 1 neuron.")
+    return neural.reshape(trials * steps, neurons), (trials, steps)
+
+
+def flatten_trial_label(values: np.ndarray, trial_shape: tuple[int, int] | None,
+                        where: str) -> np.ndarray:
+    """Labels of trial-structured data, ``(trials, time[, d])`` -> ``(trials * time[, d])``."""
+    if trial_shape is None:
+        return values
+    if values.shape[:2] != trial_shape:
+        raise PipelineError(f"{where}: the neural data are trial-structured with "
+                            f"(trials, time) = {trial_shape}, so labels must be (trials, time) "
+                            f"or (trials, time, d); got shape {values.shape}.")
+    return values.reshape(trial_shape[0] * trial_shape[1], *values.shape[2:])
+
+
 def check_neural(neural: np.ndarray, where: str) -> np.ndarray:
     """``(time, neurons)`` finite float32, or a PipelineError naming ``where``."""
     if neural.dtype.kind not in "biuf":
         raise PipelineError(f"{where}: neural data must be numeric, got dtype {neural.dtype}.")
     if neural.ndim != 2:
-        raise PipelineError(f"{where}: neural data must be 2-D (time, neurons), got shape "
-                            f"{neural.shape}.")
+        raise PipelineError(f"{where}: neural data must be 2-D (time, neurons) or 3-D "
+                            f"(trials, time, neurons), got shape {neural.shape}.")
     if neural.shape[0] < 2 or neural.shape[1] < 1:
         raise PipelineError(f"{where}: neural data has shape {neural.shape}; need at least "
                             "2 time steps and 1 neuron.")
@@ -247,7 +283,9 @@ def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
                                        f"{row['animal']}/{row['session']})", path)
     neural_key = row.get("neural_key") or None
     neural_where = neural_source.describe(neural_key)
-    neural = check_neural(np.asarray(neural_source.read(neural_key)), neural_where)
+    neural, trial_shape = flatten_trials(np.asarray(neural_source.read(neural_key)),
+                                         neural_where)
+    neural = check_neural(neural, neural_where)
     arrays: dict[str, np.ndarray] = {"neural": neural}
     label_types: dict[str, str] = {}
     label_shapes: dict[str, list[int]] = {}
@@ -261,14 +299,22 @@ def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
             values = np.asarray(label_source.read(spec.get("key"), spec.get("columns")))
         except (ValueError, TypeError) as err:
             raise PipelineError(f"label '{name}' (config field 'labels.{name}'): {err}") from err
-        values = _select_index(values, spec.get("index"), where)
+        values = _select_index(flatten_trial_label(values, trial_shape, where),
+                               spec.get("index"), where)
         values = check_label(values, kind, len(neural), where)
         arrays[f"label_{name}"] = values
         label_types[name] = kind
         label_shapes[name] = list(values.shape[1:])
-    has_trial = False
+    has_trial = trial_shape is not None
+    if has_trial:
+        arrays["trial"] = np.repeat(np.arange(trial_shape[0], dtype=np.int64), trial_shape[1])
     if trial_key:
         trial = label_source.read(trial_key, optional=True)
+        if trial is not None and has_trial:
+            raise PipelineError(f"{label_source.describe(trial_key)}: the neural data are "
+                                "trial-structured (trials, time, neurons) and so carry their "
+                                "own trials; remove this trial array or give (time, neurons) "
+                                "data with a per-sample trial index.")
         if trial is not None:
             where = f"trial index ({label_source.describe(trial_key)})"
             arrays["trial"] = check_label(np.asarray(trial), "discrete", len(neural), where)

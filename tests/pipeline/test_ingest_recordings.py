@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -109,6 +110,48 @@ def test_prepared_arrays_gain_segments_from_trials(tmp_path):
     session = np.load(out)
     np.testing.assert_array_equal(session["segment"], np.repeat([0, 1, 2], 20))
     assert "time" not in session.files
+
+
+def _ingest_prepared(tmp_path, labels, **arrays):
+    data = tmp_path / "trials.npz"
+    np.savez(data, **arrays)
+    out, prov = tmp_path / "s.npz", tmp_path / "s.json"
+    status = ingest.cli(["--row", json.dumps({"animal": "a", "session": "s",
+                                              "neural_file": str(data), "neural_key": "neural"}),
+                         "--labels", json.dumps(labels),
+                         "--out", str(out), "--provenance", str(prov)])
+    return status, out, prov
+
+
+def test_trial_structured_arrays_become_trials_and_segments(tmp_path):
+    rng = np.random.default_rng(0)
+    neural = rng.poisson(1.0, (3, 20, 4)).astype(np.float32)  # (trials, time, neurons)
+    position = rng.uniform(size=(3, 20, 2))
+    side = np.repeat([[0], [1], [0]], 20, axis=1)  # (trials, time)
+    status, out, _ = _ingest_prepared(
+        tmp_path, {"position": {"type": "continuous", "key": "position"},
+                   "side": {"type": "discrete", "key": "side"}},
+        neural=neural, position=position, side=side)
+    assert status == 0
+    session = np.load(out)
+    np.testing.assert_array_equal(session["neural"], neural.reshape(60, 4))
+    np.testing.assert_allclose(session["label_position"], position.reshape(60, 2).astype("f4"))
+    np.testing.assert_array_equal(session["label_side"], side.reshape(60))
+    np.testing.assert_array_equal(session["trial"], np.repeat([0, 1, 2], 20))
+    np.testing.assert_array_equal(session["segment"], np.repeat([0, 1, 2], 20))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"position": np.zeros((3, 19))}, r"\(trials, time\) = \(3, 20\).*got shape \(3, 19\)"),
+    ({"position": np.zeros((3, 20)), "trial": np.zeros(60)}, "carry their own trials"),
+])
+def test_trial_structured_arrays_refuse_mismatched_labels(tmp_path, arrays, message, capsys):
+    status, out, prov = _ingest_prepared(
+        tmp_path, {"position": {"type": "continuous", "key": "position"}},
+        neural=np.ones((3, 20, 4), np.float32), **arrays)
+    assert status == EXIT_BAD_INPUT
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists() and not prov.exists()
 
 
 # ------------------------------------------------------------------------ end to end
