@@ -1,7 +1,9 @@
 """``python -m cebra_pipe attribution``: which neurons carry each model's embedding.
 
 One job per session covers all of its single-session models (every non-shuffled
-label set, and CEBRA-Time) and seeds. For each trained model it computes an
+label set, and CEBRA-Time) and the multi-session models of every session group it
+belongs to (``--multi-variants``: the encoder of this session, found by name in the
+model's ``embeddings.npz``), all seeds. For each trained model it computes an
 attribution map on the train split with a :mod:`cebra_pipe.attribution` method
 (default ``jacobian-based``: the mean absolute pseudo-inverse of the encoder's
 Jacobian), ``(neurons, embedding dims)``, over ``--num-samples`` seeded time steps.
@@ -9,9 +11,12 @@ Jacobian), ``(neurons, embedding dims)``, over ``--num-samples`` seeded time ste
 Outputs
 -------
 maps (.npz)
-    ``<model>/<label set>/seed<k>``: ``(neurons, dims)`` float32 maps.
+    ``<model>/<label set>/seed<k>`` (single-session) and
+    ``multi/<group>/<model>/<label set>/seed<k>`` (multi-session):
+    ``(neurons, dims)`` float32 maps.
 ranks (.tsv)
-    Per (model, label set): every neuron with its ``score`` (share of the total
+    Per variant (``variant`` = the map key without its seed; ``group`` is empty for
+    single-session models): every neuron with its ``score`` (share of the total
     attribution, mean over seeds; chance = 1 / neurons), its spread over seeds, its
     ``rank`` (1 = strongest) and the fraction of seeds that put it in their top k.
 summary (.json)
@@ -50,7 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dir", required=True,
                         help="the session's training folder: <model>/<label set>/seed<k>/")
     parser.add_argument("--variants", type=json_arg, required=True,
-                        help='JSON list of {"model": ..., "label_set": ...}')
+                        help='JSON list of {"model": ..., "label_set": ...} (may be empty)')
+    parser.add_argument("--multi-dir",
+                        help="multi-session training folder: <group>/<model>/<label set>/seed<k>/")
+    parser.add_argument("--multi-variants", type=json_arg, default=[],
+                        help='JSON list of {"group": ..., "model": ..., "label_set": ...}: '
+                             "multi-session models whose groups contain this session")
     parser.add_argument("--seeds", required=True)
     parser.add_argument("--method", default="jacobian-based")
     parser.add_argument("--top-k", type=int, default=10)
@@ -70,17 +80,19 @@ def _parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------- science
 
 def neuron_map(model: Any, neural: np.ndarray, method: str, num_samples: int,
-               seed: int) -> np.ndarray:
+               seed: int, session_id: int | None = None) -> np.ndarray:
     """``(neurons, dims)`` mean absolute attribution of ``model`` on ``neural (time, neurons)``.
 
-    Inverting methods contribute their ``-inv-svd`` map (how each neuron moves with
-    each embedding direction), the others their own map.
+    ``session_id`` picks the encoder of a multi-session model. Inverting methods
+    contribute their ``-inv-svd`` map (how each neuron moves with each embedding
+    direction), the others their own map.
     """
     from cebra_pipe import attribution
 
     valid = len(neural) - len(model.offset_) + 1
     explainer = attribution.init(method, model=model, input_data=neural,
-                                 num_samples=min(int(num_samples), valid), seed=seed)
+                                 num_samples=min(int(num_samples), valid), seed=seed,
+                                 session_id=session_id)
     options = {"inverse_methods": ("svd",)} if explainer.invert else {}
     result = explainer.compute_attribution_map(aggregate="abs-mean", **options)
     key = f"{explainer.key}-inv-svd" if f"{explainer.key}-inv-svd" in result else explainer.key
@@ -135,7 +147,16 @@ def rank_table(maps: dict[int, np.ndarray], k: int) -> tuple[Any, dict[str, Any]
 
 # --------------------------------------------------------------------------- step
 
-def _check_args(args: argparse.Namespace) -> list[dict[str, str]]:
+def _check_variants(value: Any, option: str, keys: set[str]) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not all(
+            isinstance(v, dict) and keys <= set(v) and all(isinstance(v[k], str) for k in keys)
+            for v in value):
+        raise PipelineError(f"{option} must be a JSON list of objects with string fields "
+                            f"{sorted(keys)}, got {json.dumps(value)[:200]}.")
+    return value
+
+
+def _check_args(args: argparse.Namespace) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     if args.top_k < 1 or args.num_samples < 1:
         raise PipelineError(f"--top-k and --num-samples must be >= 1, got {args.top_k} and "
                             f"{args.num_samples}.")
@@ -144,11 +165,35 @@ def _check_args(args: argparse.Namespace) -> list[dict[str, str]]:
     if not attribution.is_registered(args.method):
         raise PipelineError(f"--method {args.method!r} is not an attribution method; choose "
                             f"one of {attribution.get_options()}.")
-    variants = args.variants
-    if not isinstance(variants, list) or not all(
-            isinstance(v, dict) and {"model", "label_set"} <= set(v) for v in variants):
-        raise PipelineError('--variants must be a JSON list of {"model", "label_set"}.')
-    return variants
+    variants = _check_variants(args.variants, "--variants", {"model", "label_set"})
+    multi = _check_variants(args.multi_variants, "--multi-variants",
+                            {"group", "model", "label_set"})
+    if multi and not args.multi_dir:
+        raise PipelineError("--multi-variants needs --multi-dir (the multi-session training "
+                            "folder).")
+    if not variants and not multi:
+        raise PipelineError("--variants and --multi-variants are both empty: no model to "
+                            "explain.")
+    return variants, multi
+
+
+def encoder_index(embeddings: Path, session: str) -> int:
+    """Which encoder of a multi-session model belongs to ``session`` ("animal/session").
+
+    Read from the ``sessions`` names ``train-multi`` stores next to the model, so
+    that the order of the group's sessions never has to be repeated elsewhere.
+    """
+    try:
+        with np.load(embeddings, allow_pickle=False) as data:
+            names = [str(n) for n in data["sessions"]]
+    except FileNotFoundError:
+        raise PipelineError(f"'{embeddings}' is missing; rerun train-multi.") from None
+    except (KeyError, OSError, ValueError) as err:
+        raise PipelineError(f"'{embeddings}' has no readable 'sessions' names: {err}") from None
+    if session not in names:
+        raise PipelineError(f"session {session} is not among the sessions of the multi-session "
+                            f"model next to '{embeddings}': {names}.")
+    return names.index(session)
 
 
 def _load_model(path: Path, device: str) -> Any:
@@ -162,9 +207,47 @@ def _load_model(path: Path, device: str) -> Any:
         raise PipelineError(f"model file '{path}': {err}") from None
 
 
+def _jobs(args: argparse.Namespace, variants: list[dict[str, str]],
+          multi: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Every model to explain: name, folder of its seeds, group and encoder index."""
+    jobs = [{"name": f"{v['model']}/{v['label_set']}", "group": "", "session_id": None,
+             "folder": Path(args.dir) / v["model"] / v["label_set"], **v} for v in variants]
+    for v in multi:
+        folder = Path(args.multi_dir) / v["group"] / v["model"] / v["label_set"]
+        jobs.append({"name": f"multi/{v['group']}/{v['model']}/{v['label_set']}",
+                     "folder": folder, "session_id": None, **v})
+    return jobs
+
+
+def _variant_maps(job: dict[str, Any], seeds: list[int], neural: np.ndarray,
+                  args: argparse.Namespace, session: str, inputs: list[str]
+                  ) -> dict[int, np.ndarray]:
+    """``seed -> (neurons, dims)`` maps of one variant.
+
+    Records the files read in ``inputs`` and, for a multi-session model, this
+    session's encoder index in ``job["session_id"]``.
+    """
+    maps = {}
+    for seed in seeds:
+        path = job["folder"] / f"seed{seed}" / "model.pt"
+        if job["group"]:
+            embeddings = path.with_name("embeddings.npz")
+            job["session_id"] = encoder_index(embeddings, session)
+            inputs.append(str(embeddings))
+        inputs.append(str(path))
+        model = _load_model(path, args.device)
+        try:
+            maps[seed] = neuron_map(model, neural, args.method, args.num_samples,
+                                    args.sample_seed, job["session_id"])
+        except ValueError as err:
+            # e.g. the session's neuron count differs from what the encoder takes.
+            raise PipelineError(f"model file '{path}' on session {session}: {err}") from None
+    return maps
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    variants = _check_args(args)
+    variants, multi = _check_args(args)
     seeds = parse_seeds(args.seeds)
     import pandas as pd
     import torch
@@ -175,23 +258,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     neural = session.neural[train]
     k = min(args.top_k, neural.shape[1])
     arrays, tables, summary, inputs = {}, [], {}, [args.session, args.split]
-    for variant in variants:
-        name = f"{variant['model']}/{variant['label_set']}"
-        maps = {}
-        for seed in seeds:
-            path = Path(args.dir) / variant["model"] / variant["label_set"] / f"seed{seed}" / \
-                "model.pt"
-            inputs.append(str(path))
-            maps[seed] = neuron_map(_load_model(path, args.device), neural, args.method,
-                                    args.num_samples, args.sample_seed)
-            arrays[f"{name}/seed{seed}"] = maps[seed]
-        frame, summary[name] = rank_table(maps, k)
-        tables.append(frame.assign(model=variant["model"], label_set=variant["label_set"]))
+    for job in _jobs(args, variants, multi):
+        maps = _variant_maps(job, seeds, neural, args, session.name, inputs)
+        arrays.update({f"{job['name']}/seed{seed}": m for seed, m in maps.items()})
+        frame, summary[job["name"]] = rank_table(maps, k)
+        summary[job["name"]].update(group=job["group"] or None, session_id=job["session_id"],
+                                    model=job["model"], label_set=job["label_set"])
+        tables.append(frame.assign(variant=job["name"], group=job["group"], model=job["model"],
+                                   label_set=job["label_set"]))
     meta = session.meta
     ranks = pd.concat(tables, ignore_index=True).assign(
         animal=meta.get("animal"), session=meta.get("session"))
-    ranks = ranks[["animal", "session", "model", "label_set", "neuron", "rank", "score",
-                   "score_sd_seeds", "top_k_fraction_seeds"]]
+    ranks = ranks[["animal", "session", "variant", "group", "model", "label_set", "neuron",
+                   "rank", "score", "score_sd_seeds", "top_k_fraction_seeds"]]
     record = {"animal": meta.get("animal"), "session": meta.get("session"),
               "method": args.method, "top_k": k, "num_samples": args.num_samples,
               "matched_units": args.matched_units == "true", "seeds": seeds,
@@ -241,10 +320,8 @@ def plot_maps(maps: dict[str, np.ndarray], ranks: Any, title: str):
     fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 4.2), squeeze=False,
                              layout="constrained")
     for ax, name in zip(axes[0], names):
-        model, label_set = name.split("/")
         first = sorted(k for k in maps if k.startswith(f"{name}/"))[0]
-        order = ranks[(ranks.model == model) & (ranks.label_set == label_set)].sort_values(
-            "rank").neuron.to_numpy()[:30]
+        order = ranks[ranks.variant == name].sort_values("rank").neuron.to_numpy()[:30]
         values = maps[first][order]
         image = ax.imshow(values / max(values.max(), 1e-30), aspect="auto", cmap="viridis",
                           vmin=0, vmax=1)
@@ -274,7 +351,8 @@ def report_attribution(results: str | Path, animal: str, sessions: Sequence[str]
     first = next(iter(summaries.values()))
     rl.md(f"Method `{first['method']}` on the train split: mean |attribution| per neuron and "
           f"embedding dimension. Score = share of the total attribution (chance 1 / neurons). "
-          f"Overlap = Jaccard index of the top-{first['top_k']} neurons (1 = same neurons).")
+          f"Overlap = Jaccard index of the top-{first['top_k']} neurons (1 = same neurons). "
+          f"`multi/<group>/...`: the multi-session model's encoder of that session.")
     for session, record in summaries.items():
         rl.md(f"### Session `{session}`")
         with np.load(folder / f"{session}.npz", allow_pickle=False) as data:
@@ -288,7 +366,9 @@ def report_attribution(results: str | Path, animal: str, sessions: Sequence[str]
                                "overlap across seeds (Jaccard)": v["seed_overlap_jaccard"],
                                "chance": round(v["chance_jaccard"], 3)}
                               for name, v in record["variants"].items()]))
-    for name in first["variants"]:
+    # Multi-session variants of a group the first session is not in count too.
+    names = dict.fromkeys(name for record in summaries.values() for name in record["variants"])
+    for name in names:
         overlap = session_overlap(summaries, name)
         if overlap is not None:
             rl.md(f"**{name}: overlap of top neurons across sessions (matched units)**")

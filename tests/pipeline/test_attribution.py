@@ -101,3 +101,76 @@ def test_session_overlap_needs_matched_units():
     assert frame.chance.iloc[0] == pytest.approx(step.chance_jaccard(3, 10))
     assert step.session_overlap({**summaries, "s2": record(False, [2, 3, 4])}, "m/l") is None
     assert step.session_overlap({**summaries, "s2": record(True, [2, 3, 4], 12)}, "m/l") is None
+
+
+MULTI = [{"group": "g1", "model": "behavior", "label_set": "position"}]
+
+
+@pytest.fixture(scope="module")
+def multidir(workdir) -> Path:
+    """Two seeds of a multi-session model over sessions a1/s2 (12 neurons) and a1/s1
+    (16 neurons, encoder 1), stored as train-multi stores them."""
+    other = cebra.datasets.init("synthetic-connectivity", num_timesteps=600, num_neurons=12,
+                                neurons_per_latent=3)
+    with np.load(workdir / "session.npz") as data:
+        neural, position = data["neural"][:600], data["label_position"][:600]
+    root = workdir / "multi"
+    for seed in SEEDS:
+        model = cebra.CEBRA(model_architecture="offset5-model", batch_size=32,
+                            max_iterations=15, output_dimension=3, num_hidden_units=8,
+                            device="cpu", random_state=seed)
+        model.fit([other.neural, neural], [other.continuous, position])
+        folder = root / "g1" / "behavior" / "position" / f"seed{seed}"
+        folder.mkdir(parents=True)
+        model.save(folder / "model.pt")
+        save_npz(folder / "embeddings.npz", {"sessions": np.array(["a1/s2", "a1/s1"])})
+    return root
+
+
+def test_step_explains_this_sessions_encoder_of_multi_session_models(workdir, multidir):
+    extra = {"--multi-dir": multidir, "--multi-variants": json.dumps(MULTI)}
+    assert step.cli(args(workdir, "multi1", **extra)) == 0
+    name = "multi/g1/behavior/position"
+    with np.load(workdir / "multi1" / "maps.npz") as maps:
+        assert {f"{name}/seed{s}" for s in SEEDS} <= set(maps.files)
+        assert len(maps.files) == (len(VARIANTS) + 1) * len(SEEDS)
+        model = cebra.CEBRA.load(multidir / "g1" / "behavior" / "position" / "seed1" / "model.pt")
+        with np.load(workdir / "session.npz") as data:
+            expected = step.neuron_map(model, data["neural"][:600], "jacobian-based", 300, 0,
+                                       session_id=1)
+        np.testing.assert_array_equal(maps[f"{name}/seed1"], expected)
+    ranks = pd.read_csv(workdir / "multi1" / "ranks.tsv", sep="\t")
+    rows = ranks[ranks.variant == name]
+    assert (rows.group == "g1").all() and sorted(rows.neuron) == list(range(16))
+    assert rows.score.sum() == pytest.approx(1.0)
+    assert ranks[ranks.variant == "behavior/position"].group.isna().all()
+    record = json.loads((workdir / "multi1" / "summary.json").read_text())["variants"][name]
+    assert record["session_id"] == 1 and record["group"] == "g1"
+    assert 0 <= record["seed_overlap_jaccard"] <= 1 and len(record["top_k"]) == len(SEEDS)
+    with np.load(workdir / "multi1" / "maps.npz") as maps:
+        figure = step.plot_maps({k: maps[k] for k in maps.files}, ranks, "a1 / s1")
+    assert any(ax.get_title().startswith(name) for ax in figure.axes)
+    # Multi-session models alone are enough.
+    assert step.cli(args(workdir, "multi2", **extra, **{"--variants": "[]"})) == 0
+    with np.load(workdir / "multi2" / "maps.npz") as maps:
+        assert sorted(maps.files) == [f"{name}/seed{s}" for s in SEEDS]
+
+
+def test_multi_session_bad_input_leaves_nothing(workdir, multidir, tmp_path, capsys):
+    session = tmp_path / "s3.npz"
+    with np.load(workdir / "session.npz") as data:
+        meta = {**json.loads(str(data["meta"])), "session": "s3"}
+        save_npz(session, {**{k: data[k] for k in data.files}, "meta": np.array(json.dumps(meta))})
+    extra = {"--multi-dir": multidir, "--multi-variants": json.dumps(MULTI)}
+    assert step.cli(args(workdir, "mbad1", **extra, **{"--session": session})) == EXIT_BAD_INPUT
+    assert "a1/s3 is not among the sessions" in capsys.readouterr().err
+    wrong = json.dumps([{**MULTI[0], "group": "g9"}])
+    assert step.cli(args(workdir, "mbad2", **{**extra, "--multi-variants": wrong})) == \
+        EXIT_BAD_INPUT
+    assert "g9/behavior/position/seed0/embeddings.npz" in capsys.readouterr().err
+    assert step.cli(args(workdir, "mbad3", **{"--multi-variants": json.dumps(MULTI)})) == \
+        EXIT_BAD_INPUT
+    assert "--multi-dir" in capsys.readouterr().err
+    assert step.cli(args(workdir, "mbad4", **{"--variants": "[]"})) == EXIT_BAD_INPUT
+    assert "both empty" in capsys.readouterr().err
+    assert not any((workdir / f"mbad{i}").exists() for i in range(1, 5))
