@@ -1,6 +1,7 @@
-# 10. attribution: which neurons drive each single-session model's embedding, one job
-#     per session (all its models, label sets and seeds): maps (neurons x embedding
-#     dimensions), ranked neurons per label set and top-k overlaps for the report.
+# 10. attribution: which neurons drive each model's embedding, one job per session (all
+#     its single-session models, label sets and seeds, and its own encoder of the
+#     multi-session models of its groups): maps (neurons x embedding dimensions), ranked
+#     neurons per model and top-k overlaps for the report.
 
 
 rule attribution_session:
@@ -22,7 +23,9 @@ rule attribution_session:
         provenance=f"{RESULTS}/attribution/{{animal}}/{{session}}.provenance.json",
     params:
         dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
-        variants=json_arg(attribution_variants()),
+        variants=json_param(attribution_variants()),
+        multi_dir=f"{RESULTS}/multi",
+        multi_variants=lambda w: json_arg(attribution_multi_variants(w.animal, w.session)),
         seeds=",".join(map(str, SEEDS)),
         method=config["attribution"]["method"],
         top_k=config["attribution"]["top_k"],
@@ -41,6 +44,7 @@ rule attribution_session:
     shell:
         "python -m cebra_pipe attribution --session {input.session:q} --split {input.split:q}"
         " --dir {params.dir:q} --variants {params.variants:q} --seeds {params.seeds}"
+        " --multi-dir {params.multi_dir:q} --multi-variants {params.multi_variants:q}"
         " --method {params.method} --top-k {params.top_k} --num-samples {params.num_samples}"
         " --sample-seed {params.sample_seed} --matched-units {params.matched}"
         " --device {params.device:q} --threads {threads} --maps {output.maps:q}"

@@ -244,13 +244,28 @@ def attribution_variants():
     return [{"model": v.model, "label_set": v.labels} for v in SINGLE if not v.shuffled]
 
 
+def attribution_multi_variants(animal, session):
+    """The multi-session models whose groups contain the session: its attribution job
+    explains that session's encoder of each."""
+    if not config["attribution"]["enabled"]:
+        return []
+    return [{"group": group, "model": v.model, "label_set": v.labels}
+            for group, members in GROUPS.items() if (animal, session) in members
+            for v in MULTI]
+
+
 def attribution_model_files(animal, session):
-    return [p for v in attribution_variants()
-            for p in single_outputs(animal, session, v["model"], v["label_set"], "model.pt")]
+    files = [p for v in attribution_variants()
+             for p in single_outputs(animal, session, v["model"], v["label_set"], "model.pt")]
+    # embeddings.npz names the group's sessions in encoder order.
+    files += [f"{multi_dir(v['group'], v['model'], v['label_set'])}/seed{s}/{name}"
+              for v in attribution_multi_variants(animal, session) for s in SEEDS
+              for name in ("model.pt", "embeddings.npz")]
+    return files
 
 
 def attribution_session_files(animal, session):
-    if not attribution_variants():
+    if not config["attribution"]["enabled"]:
         return []
     return [f"{RESULTS}/attribution/{animal}/{session}.{ext}" for ext in ("npz", "tsv", "json")]
 
