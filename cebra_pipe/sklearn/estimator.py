@@ -54,6 +54,11 @@ class SessionIdError(ValueError, RuntimeError):
     """
 
 
+class UnsupportedInputError(ValueError, NotImplementedError):
+    """A combination of inputs cebra_pipe does not support (a ValueError, and a
+    NotImplementedError as the reference raises for it)."""
+
+
 class CEBRA(TransformerMixin, BaseEstimator):
     """Contrastive embeddings of neural data, with or without auxiliary labels.
 
@@ -474,7 +479,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
         sessions, multi = self._prepare(X, y, segments)
         self._check_segments_fit(sessions)
         if multi:
-            raise ValueError("adapt=True takes one recording, not a list of sessions.")
+            raise UnsupportedInputError("adapt=True takes one recording, not a list of "
+                                        "sessions (multisession adapt is not implemented): "
+                                        "adapt to each new recording separately.")
         model = self.solver_.model
         with self._seeded(2000 + getattr(self, "_fit_calls", 0)):
             new_layer = _replace_input_layer(model, sessions[0].neural.shape[1])
@@ -571,7 +578,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
         if neural.shape[1] != expected:
             raise ValueError(f"X has {neural.shape[1]} features, but CEBRA is expecting "
                              f"{expected} features as input (neurons"
-                             f"{'' if session_id is None else f' of session {session_id}'}).")
+                             f"{'' if session_id is None else f' of session {session_id}'}; "
+                             f"X has shape {neural.shape}).")
         if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         bounds = [(0, len(neural))] if segments is None else segment_bounds(segments)

@@ -107,13 +107,20 @@ def _check_float32_range(array: np.ndarray, name: str) -> None:
 
 
 def _check_label(label, name: str, length: int) -> np.ndarray:
-    array = as_array(label, name)
+    # "Invalid labels" / "Invalid number of samples" lead the messages, as in the
+    # reference's, so that code matching its errors keeps working.
+    try:
+        array = as_array(label, name)
+    except ValueError as error:
+        hint = (" A list of label arrays is read as one per session, which needs X as a "
+                "list of sessions too." if isinstance(label, (list, tuple)) else "")
+        raise ValueError(f"Invalid labels: {error}{hint}") from None
     if array.ndim == 0 or array.ndim > 2:
         raise ValueError(f"{name} must be 1-D or 2-D (time,) / (time, dims), got shape "
                          f"{array.shape}.")
     if array.shape[0] != length:
-        raise ValueError(f"{name} has {array.shape[0]} samples but the neural data has "
-                         f"{length}; they must have the same length.")
+        raise ValueError(f"Invalid number of samples: {name} has {array.shape[0]} samples but "
+                         f"the neural data has {length}; they must have the same length.")
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values.")
     return array

@@ -315,6 +315,19 @@ def test_multi_session_transform_needs_a_valid_session_id(sessions):
         model.transform(xa, session_id=1)
 
 
+def test_adapt_to_a_list_of_sessions_is_refused(data):
+    neural, continuous, _ = data
+    model = CEBRA(**FAST).fit(neural, continuous)
+    with pytest.raises(NotImplementedError, match="multisession adapt"):
+        model.fit([neural, neural], [continuous, continuous], adapt=True)
+    with pytest.raises(ValueError, match=r"Invalid labels: .*one per session"):
+        model.fit(neural, [continuous, continuous[:-1]])
+    with pytest.raises(ValueError, match=r"Invalid number of samples: y\[0\] has"):
+        model.fit(neural, continuous[:-1])
+    with pytest.raises(ValueError, match=r"X has shape \(\d+, 3\)"):
+        model.transform(neural[:, :3])
+
+
 @pytest.mark.parametrize("architecture", ["supervised10-model", "supervised1-model"])
 def test_classifier_architectures_are_refused_by_name(data, architecture):
     neural, _, _ = data
@@ -852,7 +865,7 @@ def test_object_arrays_of_numbers_are_accepted():
 def test_wrong_neuron_count_at_transform():
     model = CEBRA(**FAST).fit(_N)
     with pytest.raises(ValueError, match="X has 3 features, but CEBRA is expecting 5 features "
-                                         r"as input \(neurons\)"):
+                                         r"as input \(neurons; X has shape"):
         model.transform(_N[:, :3])
     with pytest.raises(ValueError, match="X must be 2-D.*Reshape your data"):
         model.transform(_N[0])
