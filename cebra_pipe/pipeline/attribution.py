@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_session,
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_model,
+                                        load_session,
                                         load_split, run, save_npz, write_json,
                                         write_provenance, write_tsv)
 from cebra_pipe.pipeline.train import parse_seeds
@@ -196,17 +197,6 @@ def encoder_index(embeddings: Path, session: str) -> int:
     return names.index(session)
 
 
-def _load_model(path: Path, device: str) -> Any:
-    from cebra_pipe import CEBRA
-
-    try:
-        return CEBRA.load(path, map_location=device)
-    except FileNotFoundError:
-        raise PipelineError(f"model file '{path}' is missing; rerun training.") from None
-    except ValueError as err:
-        raise PipelineError(f"model file '{path}': {err}") from None
-
-
 def _jobs(args: argparse.Namespace, variants: list[dict[str, str]],
           multi: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Every model to explain: name, folder of its seeds, group and encoder index."""
@@ -235,7 +225,7 @@ def _variant_maps(job: dict[str, Any], seeds: list[int], neural: np.ndarray,
             job["session_id"] = encoder_index(embeddings, session)
             inputs.append(str(embeddings))
         inputs.append(str(path))
-        model = _load_model(path, args.device)
+        model = load_model(path, args.device)
         try:
             maps[seed] = neuron_map(model, neural, args.method, args.num_samples,
                                     args.sample_seed, job["session_id"])

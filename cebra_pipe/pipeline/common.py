@@ -353,6 +353,18 @@ def load_embedding(path: str | os.PathLike) -> np.ndarray:
     return check_embedding(array, f"embedding file '{path}'")
 
 
+def load_model(path: str | os.PathLike, device: str = "cpu") -> Any:
+    """A trained :class:`cebra_pipe.CEBRA` from a model file written by training."""
+    from cebra_pipe import CEBRA
+
+    try:
+        return CEBRA.load(path, map_location=device)
+    except FileNotFoundError:
+        raise PipelineError(f"model file '{path}' is missing; rerun training.") from None
+    except ValueError as err:
+        raise PipelineError(f"model file '{path}': {err}") from None
+
+
 def load_split(path: str | os.PathLike, num_timesteps: int | None = None
                ) -> dict[str, np.ndarray]:
     """``{"train": idx, "valid": idx}`` from a split file, checked against ``num_timesteps``."""

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, check_embedding,
-                                        json_arg, load_embedding, load_npz,
+                                        json_arg, load_embedding, load_model, load_npz,
                                         load_session, load_split, run,
                                         write_provenance, write_tsv)
 from cebra_pipe.pipeline.config import Variant
@@ -113,8 +113,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     import pandas as pd
     import torch
 
-    from cebra_pipe import CEBRA
-
     torch.set_num_threads(max(1, args.threads))
     seeds = parse_seeds(args.seeds)
     spec = check_label_spec(args.labels)
@@ -134,12 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for seed in seeds:
         model_file = folder / f"seed{seed}" / "model.pt"
         inputs.append(str(model_file))
-        try:
-            model = CEBRA.load(model_file, map_location=args.device)
-        except FileNotFoundError:
-            raise PipelineError(f"model file '{model_file}' is missing; rerun training.") from None
-        except ValueError as err:
-            raise PipelineError(f"model file '{model_file}': {err}") from None
+        model = load_model(model_file, args.device)
         if args.multi:
             embeddings = load_npz(folder / f"seed{seed}" / "embeddings.npz", "embeddings file")
             inputs.append(str(folder / f"seed{seed}" / "embeddings.npz"))

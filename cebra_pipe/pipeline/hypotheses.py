@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output, json_arg,
-                                        load_embedding, load_session, load_split, run,
+                                        load_embedding, load_model, load_session, load_split, run,
                                         training_labels, write_provenance, write_tsv)
 from cebra_pipe.pipeline.train import parse_seeds
 
@@ -86,17 +86,6 @@ def _values(session: Any, name: str, idx: np.ndarray) -> np.ndarray:
     return values
 
 
-def _load_model(path: Path, device: str) -> Any:
-    from cebra_pipe import CEBRA
-
-    try:
-        return CEBRA.load(path, map_location=device)
-    except FileNotFoundError:
-        raise PipelineError(f"model file '{path}' is missing; rerun training.") from None
-    except ValueError as err:
-        raise PipelineError(f"model file '{path}': {err}") from None
-
-
 def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.ndarray],
                   variant: dict[str, Any], seeds: list[int], inputs: list[str]) -> list[tuple]:
     """(combined test, spread over seeds) for every score of one variant."""
@@ -118,7 +107,7 @@ def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.nd
         paths = [folder / f"seed{seed}" / f"embedding_{s}.npy" for s in ("train", "valid")]
         model_file = folder / f"seed{seed}" / "model.pt"
         inputs += [str(model_file)] + [str(p) for p in paths]
-        model = _load_model(model_file, args.device)
+        model = load_model(model_file, args.device)
         embeddings = tuple(load_embedding(p) for p in paths)
         for part, emb, idx in (("train", embeddings[0], train), ("valid", embeddings[1], valid)):
             if len(emb) != len(idx):
