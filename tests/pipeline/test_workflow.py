@@ -23,6 +23,7 @@ RESULT_PATTERNS = ("results/single/**/*.npy", "results/single/**/loss.tsv",
                    "results/multi/**/embeddings.npz", "results/multi/**/loss.tsv",
                    "results/decoding/**/*.tsv", "results/controls/**/*.tsv",
                    "results/consistency/**/*.tsv", "results/tables/*.tsv",
+                   "results/hypotheses/**/*.tsv",
                    "results/sessions/**/*.npz", "results/splits/**/*.npz")
 
 
@@ -216,7 +217,7 @@ def test_rerun_does_nothing_and_reanalysis_runs_only_what_changed(ci_run, tmp_pa
 
 def test_same_config_gives_bit_identical_results(ci_run, tmp_path):
     again = write_workdir(tmp_path / "again", load_test_config(), ci_rows())
-    snakemake(again, "--cores", "2", "--until", "table", check=True)
+    snakemake(again, "--cores", "2", "--until", "table", "hypotheses_cohort", check=True)
     first, second = file_hashes(ci_run, RESULT_PATTERNS), file_hashes(again, RESULT_PATTERNS)
     assert len(first) > 50
     assert first == second, sorted(k for k in first if first[k] != second.get(k))
