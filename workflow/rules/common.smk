@@ -247,7 +247,7 @@ def attribution_variants():
 def attribution_multi_variants(animal, session):
     """The multi-session models whose groups contain the session: its attribution job
     explains that session's encoder of each."""
-    if not config["attribution"]["enabled"]:
+    if not (config["attribution"]["enabled"] and config["attribution"]["multi_session"]):
         return []
     return [{"group": group, "model": v.model, "label_set": v.labels}
             for group, members in GROUPS.items() if (animal, session) in members

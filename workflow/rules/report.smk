@@ -32,7 +32,7 @@ rule figures:
         dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
         variants=json_arg([[v.model, v.labels] for v in SINGLE]),
         seeds=",".join(map(str, SEEDS)),
-        units=json_arg({n: spec["unit"] for n, spec in config["labels"].items()}),
+        units=json_param({n: spec["unit"] for n, spec in config["labels"].items()}),
         max_points=config["report"]["max_points"],
     log:
         f"{RESULTS}/logs/figures/{{animal}}/{{session}}.log",
