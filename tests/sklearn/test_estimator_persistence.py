@@ -18,14 +18,6 @@ from cebra_pipe import CEBRA
 FAST = dict(max_iterations=5, batch_size=32, device="cpu", random_state=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_data(T: int = 200, neurons: int = 10, seed: int = 0):
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 6 * np.pi, T)

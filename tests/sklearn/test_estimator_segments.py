@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from cebra_pipe import CEBRA
 from cebra_pipe.sklearn.inputs import check_session
@@ -13,14 +12,6 @@ FAST = dict(model_architecture="offset10-model", max_iterations=5, batch_size=32
             device="cpu", random_state=0, output_dimension=3, num_hidden_units=8,
             time_offsets=3)
 RECEPTIVE_FIELD = 10
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _data(trials: int = 6, steps: int = 40, neurons: int = 7, seed: int = 0):
