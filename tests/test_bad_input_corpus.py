@@ -417,23 +417,25 @@ def _(c):
 
 # --- issue 15: sizes and misleading messages in load_data --------------------------
 
+def _npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
+    """An .npy header claiming ``shape``, without the data it promises."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False,
+                                                  "shape": shape})
+    return header.getvalue()
+
+
 @case("load-npy-header-claims-72-tib", CorruptFileError,
       r"file '.*huge\.npy'.*header claims shape \(3000000, 3000000\).*holds only 0 bytes")
 def _(c):
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (3_000_000, 3_000_000)})
-    load_data(c.file("huge.npy", header.getvalue()))
+    load_data(c.file("huge.npy", _npy_header("<f8", (3_000_000, 3_000_000))))
 
 
 @case("load-npz-member-claims-more-than-stored", CorruptFileError,
       r"file '.*huge\.npz', key 'neural'.*header claims shape \(100000, 100000\)")
 def _(c):
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
-                                                  "shape": (100_000, 100_000)})
     with zipfile.ZipFile(c.tmp / "huge.npz", "w") as archive:
-        archive.writestr("neural.npy", header.getvalue() + b"\0" * 64)
+        archive.writestr("neural.npy", _npy_header("<f4", (100_000, 100_000)) + b"\0" * 64)
     load_data(c.tmp / "huge.npz", key="neural")
 
 
