@@ -272,13 +272,26 @@ class Session:
     segment : (time,) int64 or None
         Segment ids: a seam (trial change, dropped bins) lies wherever consecutive ids
         differ. ``None``: the trial changes, if the session has trials.
+    time : (time,) bin centres in seconds (recordings aligned at ingest) or None
     """
 
     def __init__(self, neural: np.ndarray, labels: dict[str, np.ndarray],
                  trial: np.ndarray | None, meta: dict[str, Any],
-                 segment: np.ndarray | None = None):
+                 segment: np.ndarray | None = None, time: np.ndarray | None = None):
         self.neural, self.labels, self.trial, self.meta = neural, labels, trial, meta
         self.segment = trial if segment is None else segment
+        self.time = time
+
+    def sample_period(self, default: float | None = None) -> float | None:
+        """Seconds per sample: the bin size ingest aligned the recording to, else the
+        median step of its bin times, else ``default`` (prepared arrays carry no time
+        base; the config may give one)."""
+        bin_size = (self.meta.get("alignment") or {}).get("bin_size")
+        if bin_size:
+            return float(bin_size)
+        if self.time is not None and len(self.time) > 1:
+            return float(np.median(np.diff(self.time)))
+        return default
 
     @property
     def name(self) -> str:
@@ -327,7 +340,7 @@ def load_session(path: str | os.PathLike) -> Session:
         raise PipelineError(f"session file '{path}': 'segment' must be {len(data['neural'])} "
                             f"integer ids (time,), got shape {segment.shape} dtype "
                             f"{segment.dtype}; rerun ingest.")
-    return Session(data["neural"], labels, data.get("trial"), meta, segment)
+    return Session(data["neural"], labels, data.get("trial"), meta, segment, data.get("time"))
 
 
 def check_embedding(array: np.ndarray, where: str) -> np.ndarray:
