@@ -20,12 +20,12 @@ solver) never imports it. Usable on a fitted estimator and arrays:
 from cebra_pipe.hypothesis.evaluation import (METRIC_INFO, NullTest, baseline_scores,
                                               decoder_predictions, decoding_nulls,
                                               evaluation_nulls, gof_nulls, smooth)
-from cebra_pipe.hypothesis.nulls import null_orders
+from cebra_pipe.hypothesis.nulls import null_orders, parse_duration, to_samples
 from cebra_pipe.hypothesis.stats import (adjust_p_values, benjamini_hochberg, compare_groups,
                                          holm, permutation_p_value, sign_flip_test,
                                          smallest_p_value)
 
 __all__ = ["METRIC_INFO", "NullTest", "adjust_p_values", "baseline_scores",
            "benjamini_hochberg", "compare_groups", "decoder_predictions", "decoding_nulls",
-           "evaluation_nulls", "gof_nulls", "holm", "null_orders", "permutation_p_value",
-           "sign_flip_test", "smallest_p_value", "smooth"]
+           "evaluation_nulls", "gof_nulls", "holm", "null_orders", "parse_duration",
+           "permutation_p_value", "sign_flip_test", "smallest_p_value", "smooth", "to_samples"]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cebra_pipe.hypothesis.nulls import null_orders
+from cebra_pipe.hypothesis.nulls import null_orders, to_samples
 from cebra_pipe.hypothesis.stats import permutation_p_value
 
 __all__ = ["METRIC_INFO", "NullTest", "decoder_predictions", "decoding_nulls", "gof_nulls",
@@ -154,13 +154,14 @@ def decoder_predictions(train_embedding: np.ndarray, valid_embedding: np.ndarray
 
 
 def gof_nulls(model: Any, X: np.ndarray, y: tuple[np.ndarray, ...], orders: np.ndarray, *,
-              num_batches: int = 10, seed: int = 0, embedding: np.ndarray | None = None
-              ) -> tuple[float, np.ndarray]:
+              num_batches: int = 10, seed: int = 0, embedding: np.ndarray | None = None,
+              segments: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Goodness of fit (bits) of a fitted single-session model with real and null labels.
 
     The embedding of ``X`` is computed once; for each label order the model's own
     sampler draws ``num_batches`` batches (same seed for every order) and the model's
-    criterion scores the embedding rows they index.
+    criterion scores the embedding rows they index. With ``segments`` no model window
+    and no positive crosses a seam, as in ``goodness_of_fit_score(..., segments=)``.
 
     Parameters
     ----------
@@ -168,7 +169,8 @@ def gof_nulls(model: Any, X: np.ndarray, y: tuple[np.ndarray, ...], orders: np.n
     X : (time, neurons) held-out neural data
     y : labels as for ``fit`` (``(continuous,)``, ``(discrete,)`` or both)
     orders : (num_nulls, time) null label orders
-    embedding : ``model.transform(X)`` if already computed
+    embedding : ``model.transform(X, segments=segments)`` if already computed
+    segments : (time,) segment ids of ``X`` (a seam wherever consecutive ids differ)
 
     Returns
     -------
@@ -176,7 +178,7 @@ def gof_nulls(model: Any, X: np.ndarray, y: tuple[np.ndarray, ...], orders: np.n
     """
     import torch
 
-    from cebra_pipe.sklearn.inputs import check_neural, split_labels
+    from cebra_pipe.sklearn.inputs import check_neural, check_segments, split_labels
     from cebra_pipe.sklearn.metrics import infonce_to_goodness_of_fit
 
     if not hasattr(model, "solver_"):
@@ -190,14 +192,16 @@ def gof_nulls(model: Any, X: np.ndarray, y: tuple[np.ndarray, ...], orders: np.n
     if isinstance(num_batches, bool) or int(num_batches) < 1:
         raise ValueError(f"num_batches must be an integer >= 1, got {num_batches!r}.")
     neural = check_neural(X)
+    segments = check_segments(segments, len(neural))
     if embedding is None:
-        embedding = model.transform(neural)
+        embedding = model.transform(neural, segments=segments)
     emb = torch.as_tensor(np.asarray(embedding, dtype=np.float32))
     criterion = model.solver_.criterion
     batch_size = None if model.batch_size is None else min(int(model.batch_size), len(neural))
 
     def score(order: np.ndarray) -> float:
         session = split_labels(neural, tuple(np.asarray(v)[order] for v in y))
+        session.segments = segments
         loader = model.make_loader([session], int(num_batches), seed, batch_size=batch_size)
         total, negatives = 0.0, 0
         with torch.no_grad():
@@ -267,9 +271,10 @@ def baseline_scores(X_train: np.ndarray, X_valid: np.ndarray,
 def evaluation_nulls(model: Any, X_train: np.ndarray, X_valid: np.ndarray,
                      y_valid: tuple[np.ndarray, ...],
                      targets: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
-                     num_nulls: int = 200, kind: str = "circular_shift", min_shift: int = 50,
-                     trials: np.ndarray | None = None, neighbors: int = 25,
-                     gof_batches: int = 10, seed: int = 0,
+                     num_nulls: int = 200, kind: str = "circular_shift",
+                     min_shift: int | str = 50, sample_period: float | None = None,
+                     trials: np.ndarray | None = None, segments: np.ndarray | None = None,
+                     neighbors: int = 25, gof_batches: int = 10, seed: int = 0,
                      units: Mapping[str, str] | None = None,
                      embeddings: tuple[np.ndarray, np.ndarray] | None = None
                      ) -> list[NullTest]:
@@ -282,8 +287,12 @@ def evaluation_nulls(model: Any, X_train: np.ndarray, X_valid: np.ndarray,
     y_valid : held-out labels as for ``fit`` (for goodness of fit)
     targets : name -> (train values, valid values) to decode; float = regression
         (``r2``, ``median_abs_error``), int = classification (``accuracy``)
-    kind, num_nulls, min_shift, trials : see :func:`~cebra_pipe.hypothesis.nulls.null_orders`
+    kind, num_nulls, trials : see :func:`~cebra_pipe.hypothesis.nulls.null_orders`
         (``trials`` is the held-out samples' trial ids)
+    min_shift : samples (int) or a duration such as ``"2 s"``, converted with
+        ``sample_period`` (seconds per sample), see :func:`~cebra_pipe.hypothesis.to_samples`
+    segments : (valid time,) segment ids of the held-out samples: goodness-of-fit
+        windows and positives stay inside segments
     units : target -> unit of its values (for ``median_abs_error``)
     embeddings : (train, valid) embeddings if already computed
 
@@ -292,13 +301,14 @@ def evaluation_nulls(model: Any, X_train: np.ndarray, X_valid: np.ndarray,
     list of :class:`NullTest`, goodness of fit first. The same null orders are used for
     every score, so scores of one model are tested against the same shifts.
     """
-    orders = null_orders(kind, len(X_valid), num_nulls, min_shift=min_shift, trials=trials,
+    shift = to_samples(min_shift, sample_period, "min_shift")
+    orders = null_orders(kind, len(X_valid), num_nulls, min_shift=shift, trials=trials,
                          seed=seed)
     if embeddings is None:
-        embeddings = (model.transform(X_train), model.transform(X_valid))
+        embeddings = (model.transform(X_train), model.transform(X_valid, segments=segments))
     train_emb, valid_emb = embeddings
     real, null = gof_nulls(model, X_valid, y_valid, orders, num_batches=gof_batches, seed=seed,
-                           embedding=valid_emb)
+                           embedding=valid_emb, segments=segments)
     tests = [NullTest("gof_bits", "-", "bits", real, null)]
     units = dict(units or {})
     for target, (y_train, y_target) in targets.items():

@@ -12,21 +12,81 @@ own offset, so no label crosses a trial boundary.
 
 New kinds are added with ``@register("name")`` on a function
 ``(num_samples, num_nulls, *, min_shift, trials, rng) -> (num_nulls, num_samples)``.
+
+Time quantities (``min_shift``) are given in samples (an integer) or as a duration
+with a unit (``"2 s"``, ``"500 ms"``, ``"1 min"``); :func:`to_samples` converts them
+with the session's sample period (its bin size).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 
 import numpy as np
 
 from cebra_pipe.registry import Registry
 
-__all__ = ["register", "get_options", "null_orders", "circular_shift", "permutation"]
+__all__ = ["register", "get_options", "null_orders", "circular_shift", "permutation",
+           "parse_duration", "to_samples"]
 
 _registry = Registry("null kind")
 register = _registry.register
 get_options = _registry.get_options
+
+
+# unit -> seconds per unit; "samples" has no time base
+_UNITS = {"s": 1.0, "sec": 1.0, "seconds": 1.0, "ms": 1e-3, "min": 60.0, "samples": None}
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]+)\s*$")
+
+
+def parse_duration(value: int | str, name: str = "min_shift") -> tuple[float, str]:
+    """``(amount, unit)`` of a time quantity: an integer (samples) or ``"<number> <unit>"``
+    with unit ``s``, ``ms``, ``min`` or ``samples``.
+
+    Raises
+    ------
+    ValueError naming ``name`` for anything else (negative, unknown unit, not a number).
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        amount, unit = float(value), "samples"
+    else:
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if match is None or match.group(2) not in _UNITS:
+            raise ValueError(f"{name} must be a number of samples (an integer) or a duration "
+                             f"like '2 s', '500 ms', '1 min' or '50 samples', got {value!r}.")
+        amount, unit = float(match.group(1)), match.group(2)
+    if unit == "samples" and not amount.is_integer():
+        raise ValueError(f"{name}: a number of samples must be whole, got {value!r}.")
+    if amount < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}.")
+    return amount, unit
+
+
+def to_samples(value: int | str, sample_period: float | None, name: str = "min_shift") -> int:
+    """A time quantity in samples (durations rounded up: a minimum shift is never
+    shortened).
+
+    Parameters
+    ----------
+    value : samples (int) or a duration string, see :func:`parse_duration`
+    sample_period : seconds per sample of the session (its bin size), or None when the
+        session has no time base (then only samples are accepted)
+    """
+    amount, unit = parse_duration(value, name)
+    if unit == "samples":
+        return int(amount)
+    if sample_period is None:
+        raise ValueError(f"{name}={value!r} is a duration but the session has no time base "
+                         "(no bin size): give it in samples, or give the sessions' bin size "
+                         "(config hypotheses.bin_size for prepared arrays).")
+    if not (isinstance(sample_period, (int, float, np.floating)) and math.isfinite(sample_period)
+            and sample_period > 0):
+        raise ValueError(f"the sample period must be a positive number of seconds, got "
+                         f"{sample_period!r}.")
+    # The small tolerance keeps e.g. 0.3 s / 0.1 s at 3 samples despite float rounding.
+    return int(math.ceil(amount * _UNITS[unit] / float(sample_period) - 1e-9))
 
 
 def _segments(trials: np.ndarray | None, num_samples: int) -> list[np.ndarray]:

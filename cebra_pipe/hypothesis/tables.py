@@ -227,8 +227,10 @@ def _nulls_phrase(table: Any) -> str:
     nulls = sorted({int(n) for n in table["num_nulls"]})
     shift = ""
     if "min_shift" in table and "circular" in kinds:
+        seconds = table["min_shift_s"].min() if "min_shift_s" in table else np.nan
         shift = (" (held-out labels rotated in time by at least "
-                 f"{int(table['min_shift'].min())} samples)")
+                 f"{int(table['min_shift'].min())} samples"
+                 f"{f', at least {seconds:.3g} s' if np.isfinite(seconds) else ''})")
     return (f"{'/'.join(map(str, nulls))} {kinds} null(s) per model{shift}; the smallest "
             f"attainable p-value is {min(smallest_p_value(n) for n in nulls):.4f}")
 

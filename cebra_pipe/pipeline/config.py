@@ -26,10 +26,14 @@ SHUFFLED_SUFFIX = "-shuffled"
 _SHUFFLED = re.compile(r"-shuffled(\d*)$")
 NO_LABELS = "none"
 SYNTHETIC_PREFIX = "synthetic:"
+#: The unit of a label's values after each ``labels.<name>.normalize`` method.
+NORMALIZE_UNITS = {"range": "fraction of the session's range",
+                   "zscore": "SD of the session"}
 
 __all__ = ["ConfigError", "Variant", "check_config", "check_sheet", "single_variants",
            "multi_variants", "describe_schema_error", "describe_sheet_error", "parse_synthetic",
-           "check_model_architectures", "read_sheet", "model_params", "label_spec"]
+           "check_model_architectures", "read_sheet", "model_params", "label_spec",
+           "parse_label_map", "label_units"]
 
 
 class ConfigError(ValueError):
@@ -193,6 +197,11 @@ def check_config(config: Mapping[str, Any]) -> None:
         if target not in labels:
             raise ConfigError(f"config: field 'decoding.targets': unknown label {target!r}; "
                               f"labels are {sorted(labels)}.")
+    for name, spec in labels.items():
+        if spec["type"] == "discrete" and spec.get("normalize", "none") != "none":
+            raise ConfigError(f"config: field 'labels.{name}.normalize': a discrete label's "
+                              "classes are not rescaled; use normalize: none (or leave it "
+                              "out).")
     trial_key = config.get("split", {}).get("trial_key")
     if trial_key in labels:
         raise ConfigError(f"config: field 'split.trial_key': {trial_key!r} is also a label "
@@ -333,6 +342,8 @@ def label_spec(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
                  "null_index": variant.null_index,
                  "min_shift": hypotheses.get("min_shift", 50),
                  "within_trials": hypotheses.get("within_trials", True)}
+        if hypotheses.get("bin_size") is not None:  # only when set: no spurious reruns
+            spec["bin_size"] = hypotheses["bin_size"]
     return spec
 
 
@@ -405,6 +416,80 @@ def _parse_scalar(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def parse_label_map(text: str | None, labels: Iterable[str], where: str) -> dict[str, str]:
+    """A sheet cell ``"name=value;name2=value2"`` (label name -> key or unit) as a dict.
+
+    Empty cells give ``{}``. ``where`` names the row and column in errors.
+
+    Raises
+    ------
+    ConfigError for a malformed entry, an unknown label name or a label given twice.
+    """
+    if text is None or not str(text).strip():
+        return {}
+    labels = list(labels)
+    out: dict[str, str] = {}
+    for entry in str(text).split(";"):
+        name, sep, value = (part.strip() for part in entry.partition("="))
+        if not entry.strip():
+            continue
+        if not sep or not name or not value:
+            raise ConfigError(f"{where}: entry {entry.strip()!r} is not 'label=value' (write "
+                              "e.g. 'position=pos_xy;direction=dir', entries separated by "
+                              "';').")
+        if name not in labels:
+            raise ConfigError(f"{where}: unknown label {name!r}; the config's labels are "
+                              f"{sorted(labels)}.")
+        if name in out:
+            raise ConfigError(f"{where}: label {name!r} is given twice.")
+        out[name] = value
+    return out
+
+
+def label_units(config: Mapping[str, Any], rows: Iterable[Mapping[str, Any]] = ()
+                ) -> dict[str, str]:
+    """The unit shown for each label's values: the normalised unit when the config
+    normalises it, else the rows' ``label_units`` (joined with ' / ' where the rows
+    differ) or the config's ``unit``."""
+    rows = list(rows)
+    out = {}
+    for name, spec in config["labels"].items():
+        method = spec.get("normalize", "none")
+        if method != "none":
+            out[name] = NORMALIZE_UNITS[method]
+            continue
+        found = [parse_label_map(row.get("label_units"), config["labels"], "label_units")
+                 .get(name, spec["unit"]) for row in rows] or [spec["unit"]]
+        out[name] = " / ".join(dict.fromkeys(found))
+    return out
+
+
+def _check_shared_units(rows: list[dict[str, Any]], config: Mapping[str, Any],
+                        where: str) -> None:
+    """Labels compared between sessions (the consistency align label, multi-session
+    label sets) must be in one unit unless they are normalised."""
+    labels = config["labels"]
+    shared = {align_label(config)} if len(rows) > 1 else set()
+    for names in config.get("multi_session", {}).values():
+        shared |= {label for name in names for label in config["label_sets"][name]}
+    for name in sorted(n for n in shared if n is not None):
+        if labels[name]["type"] != "continuous" or labels[name].get("normalize",
+                                                                   "none") != "none":
+            continue
+        by_unit: dict[str, list[str]] = {}
+        for row in rows:
+            unit = parse_label_map(row.get("label_units"), labels, "label_units").get(
+                name, labels[name]["unit"])
+            by_unit.setdefault(unit, []).append(f"{row['animal']}/{row['session']}")
+        if len(by_unit) > 1:
+            detail = "; ".join(f"{unit}: {', '.join(ids)}" for unit, ids in by_unit.items())
+            raise ConfigError(f"{where}: column 'label_units': label {name!r} is compared "
+                              f"between sessions (consistency or multi-session models) but "
+                              f"its unit differs ({detail}). Set labels.{name}.normalize: "
+                              "range (or zscore) in the config to rescale each session at "
+                              "ingest, or convert the sessions to one unit.")
+
+
 def check_sheet(rows: Iterable[Mapping[str, Any]], config: Mapping[str, Any],
                 where: str = "sessions sheet") -> list[dict[str, Any]]:
     """Check schema-validated sheet rows; returns them as plain dicts.
@@ -425,6 +510,8 @@ def check_sheet(rows: Iterable[Mapping[str, Any]], config: Mapping[str, Any],
             raise ConfigError(f"{line}: duplicate session id '{key[0]}/{key[1]}' (also row "
                               f"{seen[key] + 1}); each animal/session pair must be unique.")
         seen[key] = i
+        for column in ("label_keys", "label_units"):
+            parse_label_map(row.get(column), config["labels"], f"{line}: column '{column}'")
         for field in ("neural_file", "label_file", "trials_file"):
             value = row.get(field)
             if value is None:
@@ -451,4 +538,5 @@ def check_sheet(rows: Iterable[Mapping[str, Any]], config: Mapping[str, Any],
             raise ConfigError(f"{where}: field 'group': multi_session models need at least "
                               f"2 sessions per group, but group(s) {small} have 1; set "
                               "multi_session: {} or add sessions.")
+    _check_shared_units(out, config, where)
     return out

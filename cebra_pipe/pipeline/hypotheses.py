@@ -4,9 +4,11 @@
 nulls (:mod:`cebra_pipe.hypothesis`): each seed's held-out goodness of fit and kNN
 decoding scores of the label set's own labels are recomputed against ``num_nulls``
 null orders of the held-out labels (circular shifts in time by at least
-``min_shift`` samples, within trials when the session has them; or sample-wise
-permutations). Scores are averaged over seeds, p-values corrected across the label
-sets of the session (Holm or BH) and each test gets a verdict ("encoded" when the
+``min_shift``, samples or a duration converted with the session's sample period,
+within trials when the session has them; or sample-wise permutations). Goodness of
+fit is scored inside the held-out part's segments (no window or positive crosses a
+trial change, dropped bins or a gap of the split). Scores are averaged over seeds,
+p-values corrected across the label sets of the session (Holm or BH) and each test gets a verdict ("encoded" when the
 corrected p < alpha). Raw-neural and PCA decoding baselines sit beside every decoding
 score. Outputs: a TSV (see ``cebra_pipe.hypothesis.tables.SESSION_COLUMNS``), the
 null distributions (``.npz``), a figure of them with the real scores, provenance.
@@ -47,7 +49,10 @@ def _session_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", required=True)
     parser.add_argument("--num-nulls", type=int, required=True)
     parser.add_argument("--null-kind", required=True)
-    parser.add_argument("--min-shift", type=int, required=True, help="samples")
+    parser.add_argument("--min-shift", required=True,
+                        help="samples (integer) or a duration such as '2 s' or '500 ms'")
+    parser.add_argument("--bin-size", type=float, default=None,
+                        help="seconds per sample of sessions without a time base")
     parser.add_argument("--within-trials", choices=["true", "false"], required=True)
     parser.add_argument("--correction", choices=["holm", "bh", "none"], required=True)
     parser.add_argument("--alpha", type=float, required=True)
@@ -87,7 +92,8 @@ def _values(session: Any, name: str, idx: np.ndarray) -> np.ndarray:
 
 
 def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.ndarray],
-                  variant: dict[str, Any], seeds: list[int], inputs: list[str]) -> list[tuple]:
+                  variant: dict[str, Any], seeds: list[int], inputs: list[str],
+                  min_shift: int) -> list[tuple]:
     """(combined test, spread over seeds) for every score of one variant."""
     from cebra_pipe import hypothesis
     from cebra_pipe.hypothesis.tables import combine_seeds
@@ -118,9 +124,9 @@ def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.nd
             per_seed.append(hypothesis.evaluation_nulls(
                 model, session.neural[train], session.neural[valid],
                 training_labels(session, names, valid), targets, num_nulls=args.num_nulls,
-                kind=args.null_kind, min_shift=args.min_shift, trials=trials,
-                neighbors=args.knn_neighbors, gof_batches=args.gof_batches,
-                seed=args.null_seed, units=args.units, embeddings=embeddings))
+                kind=args.null_kind, min_shift=min_shift, trials=trials,
+                segments=session.segments_at(valid), neighbors=args.knn_neighbors,
+                gof_batches=args.gof_batches, seed=args.null_seed, units=args.units, embeddings=embeddings))
         except ValueError as err:
             raise PipelineError(f"session {session.name}, {variant['model']}/"
                                 f"{variant['label_set']} seed {seed}: {err}") from None
@@ -129,6 +135,22 @@ def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.nd
                                            targets, dimension, sigma=args.smoothing,
                                            neighbors=args.knn_neighbors)
     return [(test, spread, baselines) for test, spread in combine_seeds(per_seed)]
+
+
+def _min_shift_samples(args: argparse.Namespace, session: Any) -> int:
+    """``--min-shift`` in samples of ``session`` (durations use its sample period)."""
+    from cebra_pipe.hypothesis import to_samples
+
+    try:
+        return to_samples(_number(args.min_shift), session.sample_period(args.bin_size),
+                          "hypotheses.min_shift")
+    except ValueError as err:
+        raise PipelineError(f"session {session.name}: {err}") from None
+
+
+def _number(text: str) -> int | str:
+    """An integer command-line value as int (samples), anything else unchanged."""
+    return int(text) if text.strip().isdigit() else text
 
 
 def session_main(argv: Sequence[str] | None = None) -> None:
@@ -145,14 +167,17 @@ def session_main(argv: Sequence[str] | None = None) -> None:
     session = load_session(args.session)
     split = load_split(args.split, len(session.neural))
     inputs = [args.session, args.split]
+    min_shift, period = _min_shift_samples(args, session), session.sample_period(args.bin_size)
+    min_shift_s = float("nan") if period is None else min_shift * period
     rows, nulls = [], []
     for variant in variants:
         for test, spread, baselines in _test_variant(args, session, split, variant, seeds,
-                                                     inputs):
+                                                     inputs, min_shift):
             rows.append({"animal": session.meta["animal"], "session": session.meta["session"],
                          "model": variant["model"], "label_set": variant["label_set"],
                          **test.row(), "real_std": spread, "num_seeds": len(seeds),
-                         "null_kind": args.null_kind, "min_shift": args.min_shift,
+                         "null_kind": args.null_kind,
+                         "min_shift": min_shift, "min_shift_s": min_shift_s,
                          "baseline_raw": baselines.get(("raw", test.target, test.metric),
                                                        np.nan),
                          "baseline_pca": baselines.get(("pca", test.target, test.metric),

@@ -102,3 +102,63 @@ def test_baselines_decode_from_raw_and_pca(encoded_model):
                            for m in ("r2", "median_abs_error")}
     assert scores[("raw", "position", "r2")] > 0.8 and scores[("pca", "position", "r2")] > 0.5
     assert scores[("raw", "foreign", "r2")] < 0.3
+
+
+def test_gof_nulls_keep_windows_and_positives_inside_segments(encoded_model, monkeypatch):
+    """Every reference, positive and negative the sampler draws (for the real and the
+    null label orders) has its whole model window inside one segment; without segments
+    some windows straddle the seams."""
+    model, neural, position, _, cut = encoded_model
+    X, y = neural[cut:], (position[cut:, None],)
+    segments = np.repeat([0, 1, 2], [250, 100, 250])  # seams at 250 and 350
+    offset = model.solver_.model.get_offset()
+    drawn = []
+    make_loader = model.make_loader
+
+    def spying_loader(*args, **kwargs):
+        loader = make_loader(*args, **kwargs)
+        get_indices = loader.get_indices
+
+        def spy(*a, **k):
+            index = get_indices(*a, **k)
+            drawn.append(tuple(np.asarray(i.cpu()) for i in (index.reference, index.positive,
+                                                             index.negative)))
+            return index
+        loader.get_indices = spy
+        return loader
+
+    monkeypatch.setattr(model, "make_loader", spying_loader)
+    orders = null_orders("circular_shift", len(X), 3, min_shift=50, trials=segments, seed=1)
+
+    def straddling() -> int:
+        indices = np.concatenate([np.concatenate(batch) for batch in drawn])
+        first, last = segments[indices - offset.left], segments[indices + offset.right - 1]
+        return int(np.sum((first != segments[indices]) | (last != segments[indices])))
+
+    real, null = gof_nulls(model, X, y, orders, num_batches=5, segments=segments)
+    assert len(drawn) == 4 * 5 and np.isfinite(real) and np.isfinite(null).all()
+    assert straddling() == 0
+    drawn.clear()
+    gof_nulls(model, X, y, orders, num_batches=5)
+    assert straddling() > 0
+
+
+def test_gof_nulls_reject_segments_of_the_wrong_length(encoded_model):
+    model, neural, position, _, cut = encoded_model
+    X = neural[cut:]
+    orders = null_orders("circular_shift", len(X), 2, min_shift=50, seed=0)
+    with pytest.raises(ValueError, match="segments has 10 samples"):
+        gof_nulls(model, X, (position[cut:, None],), orders, segments=np.zeros(10, dtype=int))
+
+
+def test_evaluation_nulls_take_min_shift_in_seconds(encoded_model):
+    model, neural, position, _, cut = encoded_model
+    args = (model, neural[:cut], neural[cut:], (position[cut:, None],),
+            {"position": (position[:cut], position[cut:])})
+    in_samples = evaluation_nulls(*args, num_nulls=9, min_shift=50, gof_batches=2)
+    in_seconds = evaluation_nulls(*args, num_nulls=9, min_shift="1.25 s", sample_period=0.025,
+                                  gof_batches=2)
+    for a, b in zip(in_samples, in_seconds):
+        np.testing.assert_array_equal(a.null, b.null)
+    with pytest.raises(ValueError, match="no time base"):
+        evaluation_nulls(*args, num_nulls=9, min_shift="1.25 s")

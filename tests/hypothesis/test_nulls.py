@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cebra_pipe.hypothesis import null_orders
+from cebra_pipe.hypothesis import null_orders, parse_duration, to_samples
 from cebra_pipe.hypothesis.nulls import register
 
 
@@ -82,3 +82,37 @@ def test_registered_null_kinds_are_usable():
 
     orders = null_orders("reverse_test_only", 4, 2)
     np.testing.assert_array_equal(orders, [[3, 2, 1, 0], [3, 2, 1, 0]])
+
+
+@pytest.mark.parametrize("value, period, samples", [
+    (50, None, 50),             # samples need no time base
+    ("50 samples", None, 50),
+    ("2 s", 0.025, 80),         # 2 / 0.025
+    ("500 ms", 0.025, 20),
+    ("0.3 s", 0.1, 3),          # not 4 through float rounding (0.3 / 0.1 = 2.9999...)
+    ("0.31 s", 0.1, 4),         # rounded up: a minimum shift is never shortened
+    ("1 min", 0.5, 120),
+    ("1e-1 s", 0.025, 4),
+])
+def test_time_quantities_convert_to_samples(value, period, samples):
+    assert to_samples(value, period) == samples
+
+
+@pytest.mark.parametrize("value, period, match", [
+    ("2 s", None, "no time base"),
+    ("2 hours", 0.025, "duration like"),
+    ("two s", 0.025, "duration like"),
+    (True, 0.025, "duration like"),
+    ("2.5 samples", None, "must be whole"),
+    (-3, None, "must be >= 0"),
+    ("2 s", 0.0, "sample period must be a positive"),
+])
+def test_bad_time_quantities_are_named(value, period, match):
+    with pytest.raises(ValueError, match=match) as info:
+        to_samples(value, period, "hypotheses.min_shift")
+    assert "hypotheses.min_shift" in str(info.value) or "sample period" in str(info.value)
+
+
+def test_parse_duration_keeps_amount_and_unit():
+    assert parse_duration("  1.5 ms ") == (1.5, "ms")
+    assert parse_duration(7) == (7.0, "samples")

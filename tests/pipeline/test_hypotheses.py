@@ -71,3 +71,49 @@ def test_session_step_rejects_bad_variants(tmp_path, capsys):
     assert status == EXIT_BAD_INPUT
     assert "needs 'model', 'label_set' and a non-empty 'names' list" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def _session(meta_extra=None, time=None, trial=None, n=400):
+    import numpy as np
+
+    from cebra_pipe.pipeline.common import Session
+
+    rng = np.random.default_rng(0)
+    meta = {"animal": "a", "session": "s", "label_types": {"position": "continuous"},
+            **(meta_extra or {})}
+    labels = {"position": np.linspace(0, 1, n, dtype=np.float32)[:, None]}
+    return Session(rng.normal(size=(n, 3)).astype("float32"), labels, trial, meta, time=time)
+
+
+def test_sample_period_comes_from_the_bins_then_the_bin_times_then_the_config():
+    import numpy as np
+
+    assert _session({"alignment": {"bin_size": 0.025}}).sample_period(0.5) == 0.025
+    # a stream time base has no bin_size: the median step of the bin times
+    times = np.cumsum(np.r_[0.0, np.full(399, 1 / 30)])
+    times[200:] += 5.0  # a dropped stretch does not change the median step
+    session = _session({"alignment": {"bin_size": None}}, time=times)
+    assert session.sample_period() == pytest.approx(1 / 30)
+    assert _session().sample_period(0.04) == 0.04  # prepared arrays: the config's
+    assert _session().sample_period() is None
+
+
+def test_training_nulls_take_min_shift_in_seconds():
+    import numpy as np
+
+    from cebra_pipe.pipeline.common import PipelineError
+    from cebra_pipe.pipeline.train import check_label_spec, control_labels
+
+    session = _session({"alignment": {"bin_size": 0.1}})
+    position = session.labels["position"][:, 0]
+    spec = check_label_spec({"names": ["position"], "shuffle": True, "null_kind":
+                             "circular_shift", "min_shift": "19.5 s", "within_trials": False})
+    idx = np.arange(400)
+    for seed in range(20):  # 19.5 s / 0.1 s = 195 samples: shifts in [195, 205]
+        (shifted,) = control_labels(session, spec, idx, [seed])
+        shift = int(np.flatnonzero(np.isclose(shifted[:, 0], position[0]))[0])
+        assert 195 <= shift <= 205
+    with pytest.raises(PipelineError, match="no time base"):
+        control_labels(_session(), spec, idx, [0])
+    spec["bin_size"] = 0.1  # the config's hypotheses.bin_size for prepared arrays
+    assert len(control_labels(_session(), spec, idx, [0])[0]) == 400

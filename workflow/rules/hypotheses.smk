@@ -7,27 +7,29 @@ rule hypotheses_session:
     conda:
         CONDA_ENV
     input:
-        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
-        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        session=LAYOUT.session_file("{animal}", "{session}"),
+        split=LAYOUT.split_file("{animal}", "{session}"),
         models=lambda w: hypothesis_model_files(w.animal, w.session),
     output:
-        table=f"{RESULTS}/hypotheses/{{animal}}/{{session}}.tsv",
-        nulls=f"{RESULTS}/hypotheses/{{animal}}/{{session}}.npz",
+        table=LAYOUT.hypotheses_file("{animal}", "{session}"),
+        nulls=LAYOUT.hypotheses_file("{animal}", "{session}", "npz"),
         figure=report(
-            f"{RESULTS}/hypotheses/{{animal}}/{{session}}.png",
+            LAYOUT.hypotheses_file("{animal}", "{session}", "png"),
             caption="../report/hypotheses.rst",
             category="Hypothesis tests",
             subcategory="Null distributions",
             labels={"animal": "{animal}", "session": "{session}"},
         ),
-        provenance=f"{RESULTS}/hypotheses/{{animal}}/{{session}}.provenance.json",
+        provenance=LAYOUT.hypotheses_file("{animal}", "{session}", "provenance.json"),
     params:
-        dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
+        dir=lambda w: LAYOUT.single_dir(w.animal, w.session),
         variants=json_arg(hypothesis_variants()),
         seeds=",".join(map(str, SEEDS)),
         num_nulls=config["hypotheses"]["num_nulls"],
         kind=config["hypotheses"]["null_kind"],
-        min_shift=config["hypotheses"]["min_shift"],
+        min_shift=str(config["hypotheses"]["min_shift"]),
+        bin_size=(f" --bin-size {config['hypotheses']['bin_size']}"
+                  if config["hypotheses"].get("bin_size") else ""),
         within_trials=str(config["hypotheses"]["within_trials"]).lower(),
         correction=config["hypotheses"]["correction"],
         alpha=config["hypotheses"]["alpha"],
@@ -38,9 +40,9 @@ rule hypotheses_session:
         gof_batches=config["decoding"]["gof_batches"],
         device=config["device"],
     log:
-        f"{RESULTS}/logs/hypotheses_session/{{animal}}/{{session}}.log",
+        LAYOUT.log_file("hypotheses_session", "{animal}", "{session}"),
     benchmark:
-        f"{RESULTS}/benchmarks/hypotheses_session/{{animal}}/{{session}}.tsv"
+        LAYOUT.benchmark_file("hypotheses_session", "{animal}", "{session}")
     threads: 1
     resources:
         mem_mb=3000,
@@ -49,7 +51,7 @@ rule hypotheses_session:
         "python -m cebra_pipe hypotheses-session --session {input.session:q}"
         " --split {input.split:q} --dir {params.dir:q} --variants {params.variants:q}"
         " --seeds {params.seeds} --num-nulls {params.num_nulls} --null-kind {params.kind}"
-        " --min-shift {params.min_shift} --within-trials {params.within_trials}"
+        " --min-shift {params.min_shift:q}{params.bin_size} --within-trials {params.within_trials}"
         " --correction {params.correction} --alpha {params.alpha}"
         " --smoothing {params.smoothing} --units {params.units:q}"
         " --null-seed {params.null_seed} --knn-neighbors {params.knn}"
@@ -62,26 +64,26 @@ rule hypotheses_cohort:
     conda:
         CONDA_ENV
     input:
-        tables=[f"{RESULTS}/hypotheses/{a}/{s}.tsv" for a, s in ROW],
+        tables=[LAYOUT.hypotheses_file(a, s) for a, s in ROW],
     output:
         table=report(
-            f"{RESULTS}/tables/hypotheses.tsv",
+            LAYOUT.table_file("hypotheses"),
             caption="../report/hypotheses.rst",
             category="Hypothesis tests",
             subcategory="Tables",
             labels={"table": "hypotheses"},
         ),
-        cohort=f"{RESULTS}/tables/hypotheses_cohort.tsv",
-        groups=f"{RESULTS}/tables/hypotheses_groups.tsv",
-        provenance=f"{RESULTS}/tables/hypotheses.provenance.json",
+        cohort=LAYOUT.table_file("hypotheses_cohort"),
+        groups=LAYOUT.table_file("hypotheses_groups"),
+        provenance=LAYOUT.table_file("hypotheses", "provenance.json"),
     params:
         groups=json_arg({g: [list(m) for m in members] for g, members in GROUPS.items()}),
         alpha=config["hypotheses"]["alpha"],
         seed=config["hypotheses"]["seed"],
     log:
-        f"{RESULTS}/logs/hypotheses/cohort.log",
+        LAYOUT.log_file("hypotheses", "cohort"),
     benchmark:
-        f"{RESULTS}/benchmarks/hypotheses/cohort.tsv"
+        LAYOUT.benchmark_file("hypotheses", "cohort")
     threads: 1
     resources:
         mem_mb=2000,
