@@ -406,11 +406,12 @@ def _(c):
                       "--provenance", str(c.out / "s.json")])
 
 
-@case("split-session-meta-without-label-types", EXIT_BAD_INPUT,
-      r"session file '.*oldmeta\.npz': field 'meta' lacks \['label_types'\]")
+# Session files without label_types (older ingest) load; without the animal they do not.
+@case("split-session-meta-without-animal", EXIT_BAD_INPUT,
+      r"session file '.*oldmeta\.npz': field 'meta' lacks \['animal'\]")
 def _(c):
     np.savez(c.tmp / "oldmeta.npz", neural=np.ones((60, 3), np.float32),
-             meta=np.array(json.dumps({"animal": "a", "session": "s"})))
+             meta=np.array(json.dumps({"session": "s", "label_types": {}})))
     return split.cli(["--session", str(c.tmp / "oldmeta.npz"), "--out", str(c.out / "s.npz"),
                       "--provenance", str(c.out / "s.json")])
 

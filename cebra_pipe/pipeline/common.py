@@ -266,9 +266,10 @@ class Session:
     Parameters
     ----------
     neural : (time, neurons) float32
-    labels : name -> (time,) or (time, d) array; float = continuous, int = discrete
+    labels : name -> (time,) or (time, d) array
     trial : (time,) int64 or None
-    meta : JSON-serialisable metadata (animal, session, sources, label types)
+    meta : JSON-serialisable metadata (animal, session, sources, ``label_types``: each
+        label's kind, ``continuous`` or ``discrete``, as the config declared it)
     segment : (time,) int64 or None
         Segment ids: a seam (trial change, dropped bins) lies wherever consecutive ids
         differ. ``None``: the trial changes, if the session has trials.
@@ -298,6 +299,7 @@ class Session:
         return f"{self.meta.get('animal')}/{self.meta.get('session')}"
 
     def label_type(self, name: str) -> str:
+        """The kind of label ``name`` (``continuous`` or ``discrete``) from the config."""
         return self.meta["label_types"][name]
 
     def segments_at(self, idx: np.ndarray) -> np.ndarray | None:
@@ -327,10 +329,10 @@ def load_session(path: str | os.PathLike) -> Session:
                             f"ingest writes ({err}); rerun ingest.") from None
     labels = {key[len("label_"):]: value for key, value in data.items()
               if key.startswith("label_")}
-    required = {"animal", "session", "label_types"}
+    required = {"animal", "session"}
     missing = sorted(required - set(meta)) if isinstance(meta, dict) else sorted(required)
-    if not missing and isinstance(meta["label_types"], dict):
-        missing = [f"label_types.{name}" for name in sorted(set(labels) - set(meta["label_types"]))]
+    if not missing:
+        meta["label_types"] = legacy_label_types(meta.get("label_types"), labels)
     if missing:
         raise PipelineError(f"session file '{path}': field 'meta' lacks {missing}; it was not "
                             "written by this version of ingest, rerun ingest.")
@@ -341,6 +343,21 @@ def load_session(path: str | os.PathLike) -> Session:
                             f"integer ids (time,), got shape {segment.shape} dtype "
                             f"{segment.dtype}; rerun ingest.")
     return Session(data["neural"], labels, data.get("trial"), meta, segment, data.get("time"))
+
+
+def legacy_label_types(stored: Any, labels: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Each label's kind: ``stored`` (the meta's ``label_types``), completed for session
+    files written before ingest stored every kind.
+
+    This is the only place a kind is guessed from a dtype (ingest stored integer
+    arrays for discrete labels and float arrays for continuous ones); steps read
+    :meth:`Session.label_type`.
+    """
+    kinds = dict(stored) if isinstance(stored, Mapping) else {}
+    for name, values in labels.items():
+        kinds.setdefault(name, "discrete" if np.asarray(values).dtype.kind in "biu"
+                         else "continuous")
+    return kinds
 
 
 def check_embedding(array: np.ndarray, where: str) -> np.ndarray:

@@ -13,6 +13,11 @@ Two kinds of sessions:
 
 Bad data stop here with a message naming the file, key and problem.
 
+Labels follow the config's ``labels`` section, with the sheet row's ``label_keys`` and
+``label_units`` overriding a label's key and unit for this session; continuous labels
+with ``normalize: range|zscore`` are rescaled per session
+(:mod:`cebra_pipe.pipeline.labels`).
+
 Prepared arrays may be trial-structured, ``(trials, time, neurons)`` with labels
 ``(trials, time[, d])``: the trials are concatenated in order, each its own trial and
 segment.
@@ -21,7 +26,9 @@ Output: an ``.npz`` with ``neural`` (time, neurons) float32, ``label_<name>`` pe
 (continuous: (time, d) float32; discrete: (time,) int64), optional ``trial`` (time,)
 int64, ``segment`` (time,) int64 (a new id wherever consecutive time steps must not be
 joined: a trial change or dropped bins), ``time`` (time,) seconds for recordings, and
-``meta`` (JSON); plus a provenance JSON.
+``meta`` (JSON: ``label_types`` carries each label's kind from the config,
+``label_units`` the unit of the stored values, ``label_normalization`` the offset and
+scale of normalised labels); plus a provenance JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ import numpy as np
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, canonical_json, json_arg,
                                         run, save_npz, write_provenance)
-from cebra_pipe.pipeline.config import SYNTHETIC_PREFIX, parse_synthetic
+from cebra_pipe.pipeline.config import NORMALIZE_UNITS, SYNTHETIC_PREFIX, parse_synthetic
+from cebra_pipe.pipeline.labels import normalize, session_labels
 from cebra_pipe.recordings.session import make_segments
 
 STEP = "ingest"
@@ -46,10 +54,11 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--row", type=json_arg, required=True,
                         help="the sheet row as JSON: animal, session, neural_file, "
-                             "[neural_key], [label_file], [group]")
+                             "[neural_key], [label_file], [label_keys], [label_units], "
+                             "[group]")
     parser.add_argument("--labels", type=json_arg, required=True,
                         help="the config's labels section as JSON: name -> {type, key, "
-                             "[columns], [index]}")
+                             "[unit], [normalize], [columns], [index]}")
     parser.add_argument("--trial-key", default="trial",
                         help="array holding the per-sample trial index, if present")
     parser.add_argument("--recording", type=json_arg, default=None,
@@ -271,6 +280,7 @@ def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
             raise PipelineError(f"sheet row {dict(row)}: field '{field}' is missing.")
     if not labels:
         raise PipelineError("config field 'labels' is empty: declare at least one label.")
+    labels = session_labels(labels, row)
     # Sheet column allow_pickle ("true"/"false"); the rule fills in the config field.
     allow_pickle = str(row.get("allow_pickle") or "false").lower() == "true"
     neural_source = _Source(str(row["neural_file"]), allow_pickle)
@@ -326,6 +336,7 @@ def ingest(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, Any]],
         "label_source": row.get("label_file") or row["neural_file"],
         "num_timesteps": int(neural.shape[0]), "num_neurons": int(neural.shape[1]),
         "label_types": label_types, "label_shapes": label_shapes, "has_trial": has_trial,
+        **normalize_labels(arrays, labels, f"session {row['animal']}/{row['session']}"),
     }
     arrays["meta"] = np.array(canonical_json(meta))
     return arrays, meta, inputs
@@ -358,6 +369,7 @@ def ingest_recording(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, A
             raise FileNotFoundError(2, "No such data file (sheet row "
                                        f"{row['animal']}/{row['session']})", path)
     bin_size = _sheet_bin_size(row)
+    labels = session_labels(labels, row)
     neural_spec = dict(recording.get("neural") or {})
     if row.get("neural_key"):
         neural_spec["key"] = row["neural_key"]
@@ -396,9 +408,33 @@ def ingest_recording(row: Mapping[str, Any], labels: Mapping[str, Mapping[str, A
         "num_neurons": int(neural.shape[1]), "label_types": label_types,
         "label_shapes": {n: list(arrays[f"label_{n}"].shape[1:]) for n in labels},
         "has_trial": session.trial is not None, "alignment": alignment,
+        **normalize_labels(arrays, labels, where),
     }
     arrays["meta"] = np.array(canonical_json(meta))
     return arrays, meta, inputs
+
+
+def normalize_labels(arrays: dict[str, np.ndarray], labels: Mapping[str, Mapping[str, Any]],
+                     where: str) -> dict[str, Any]:
+    """Rescale the continuous ``label_<name>`` arrays whose spec asks for it (in place).
+
+    Returns
+    -------
+    The meta entries ``label_units`` (unit of the stored values) and
+    ``label_normalization`` (name -> method, offset, scale and original unit).
+    """
+    units, done = {}, {}
+    for name, spec in labels.items():
+        method = spec.get("normalize", "none")
+        unit = spec.get("unit", "label units")
+        if method == "none" or spec["type"] != "continuous":
+            units[name] = unit
+            continue
+        key = f"label_{name}"
+        arrays[key], info = normalize(arrays[key], method, f"{where}, label '{name}'")
+        done[name] = {**info, "unit": unit}
+        units[name] = NORMALIZE_UNITS[method]
+    return {"label_units": units, "label_normalization": done}
 
 
 def _sheet_bin_size(row: Mapping[str, Any]) -> float | None:
@@ -430,7 +466,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                                  "trial_key": args.trial_key, "recording": args.recording},
                          inputs=inputs, config_sha256=args.config_sha256,
                          extra={"output": {"num_timesteps": meta["num_timesteps"],
-                                           "num_neurons": meta["num_neurons"]},
+                                           "num_neurons": meta["num_neurons"],
+                                           "label_types": meta["label_types"],
+                                           "label_units": meta["label_units"],
+                                           "label_normalization":
+                                               meta["label_normalization"]},
                                 **({"alignment": meta["alignment"]} if "alignment" in meta
                                    else {})})
     print(f"ingested {meta['animal']}/{meta['session']}: {meta['num_timesteps']} time steps x "
