@@ -96,6 +96,10 @@ def fit_ensemble(estimators: Sequence[CEBRA], data: Sequence[tuple], *,
                  checkpoint_frequency=checkpoint_frequency,
                  resume=checkpoint_dirs is not None,
                  rng_seeds=[e._seed(e._dropout_stream()) for e in estimators])
+    for estimator, entry in zip(estimators, data):
+        # As fit does: remember the cohort new sessions are later adapted to.
+        if estimator.num_sessions_ is not None and estimator.label_kind_ != "time":
+            estimator.record_cohort(*entry, segments=segments)
     return estimators
 
 

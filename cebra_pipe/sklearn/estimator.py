@@ -30,6 +30,7 @@ from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
 from cebra_pipe.data.datatypes import Offset
 from cebra_pipe.io import save_torch
 from cebra_pipe.models import criterions
+from cebra_pipe.sklearn import adapt as adaptation
 from cebra_pipe.sklearn.inputs import (SessionData, as_array, check_neural,
                                        check_segment_coverage, check_segments, check_session,
                                        check_sessions, flatten_trials, is_multisession,
@@ -317,18 +318,22 @@ class CEBRA(TransformerMixin, BaseEstimator):
                              device=self.device_)
 
     def make_loader(self, sessions: list[SessionData], num_steps: int, seed: int | None,
-                    batch_size: int | None = None, encoder: torch.nn.Module | None = None):
+                    batch_size: int | None = None, encoder: torch.nn.Module | None = None,
+                    encoders: list[torch.nn.Module] | None = None):
         """The loader matching the training mode, for ``sessions`` (one if single).
 
         ``encoder`` builds a single-session loader for one session's encoder of a
-        multi-session model (used to evaluate that session alone).
+        multi-session model (used to evaluate that session alone); ``encoders`` (one
+        per session) replaces the model's encoders of a multi-session loader (used by
+        ``fit(adapt=True)``).
         """
         batch_size = self.batch_size if batch_size is None else batch_size
         conditional = _CONDITIONALS[self.conditional]
         offset = int(self.time_offsets)
         if self.num_sessions_ is not None and encoder is None:
             collection = DatasetCollection(*[self.make_dataset(s) for s in sessions])
-            collection.configure_for(list(self.solver_.model))
+            collection.configure_for(list(self.solver_.model) if encoders is None
+                                     else encoders)
             if batch_size is None:
                 raise ValueError("Multi-session training needs a batch_size (batch_size=None "
                                  "is only for single-session time or continuous training).")
@@ -398,7 +403,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
     def fit(self, X, *y, segments=None, adapt: bool = False, callback=None,
             callback_frequency: int | None = None,
             checkpoint_dir: str | os.PathLike | None = None,
-            checkpoint_frequency: int | None = None) -> "CEBRA":
+            checkpoint_frequency: int | None = None,
+            session_id: int | list[int] | None = None) -> "CEBRA":
         """Train a new model on ``X`` (and labels ``y``).
 
         Parameters
@@ -415,7 +421,14 @@ class CEBRA(TransformerMixin, BaseEstimator):
             model's receptive field are not used (with a warning).
         adapt
             Keep the trained model, replace its input layer for ``X``'s neuron
-            count and train only that layer for ``max_adapt_iterations`` steps.
+            count and train only that layer for ``max_adapt_iterations`` steps. On
+            a multi-session model this adds ``X`` (one recording, or a list) as
+            new session(s) ``session_id`` to the frozen cohort, aligned by labels
+            (required); see :mod:`cebra_pipe.sklearn.adapt`.
+        session_id : int or list of int
+            With ``adapt=True`` on a multi-session model: the index of each new
+            recording, ``num_sessions_`` (the next free one, then on) to add it or an
+            existing index to re-adapt that session.
         callback, callback_frequency
             ``callback(step, solver)`` every ``callback_frequency`` steps.
         checkpoint_dir, checkpoint_frequency
@@ -424,14 +437,15 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         if adapt:
-            return self._adapt(X, *y, segments=segments, callback=callback,
-                               callback_frequency=callback_frequency)
+            return self._adapt(X, *y, segments=segments, session_id=session_id,
+                               callback=callback, callback_frequency=callback_frequency)
         sessions, multi = self._prepare(X, y, segments)
         self._check_batch_size(sessions)
         self._build(sessions, multi)
         self._check_segments_fit(sessions)
-        return self._train(sessions, self.max_iterations, callback, callback_frequency,
-                           checkpoint_dir, checkpoint_frequency)
+        self._train(sessions, self.max_iterations, callback, callback_frequency,
+                    checkpoint_dir, checkpoint_frequency)
+        return self._remember_cohort(sessions)
 
     def partial_fit(self, X, *y, segments=None, callback=None,
                     callback_frequency: int | None = None) -> "CEBRA":
@@ -449,7 +463,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
         else:
             self._check_compatible(sessions, multi)
         self._check_segments_fit(sessions)
-        return self._train(sessions, self.max_iterations, callback, callback_frequency)
+        self._train(sessions, self.max_iterations, callback, callback_frequency)
+        return self._remember_cohort(sessions)
 
     def _train(self, sessions: list[SessionData], num_steps: int, callback,
                callback_frequency, checkpoint_dir=None, checkpoint_frequency=None) -> "CEBRA":
@@ -472,43 +487,132 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """The ``_seeded`` stream of the current training call's dropout masks."""
         return 1000 + self._fit_calls
 
-    def _adapt(self, X, *y, segments=None, callback=None, callback_frequency=None) -> "CEBRA":
+    def _adapt(self, X, *y, segments=None, session_id=None, callback=None,
+               callback_frequency=None) -> "CEBRA":
         check_is_fitted(self, "solver_", msg="adapt=True needs a fitted model: call fit first.")
-        if self.num_sessions_ is not None:
-            raise ValueError("adapt=True is only implemented for single-session models.")
         sessions, multi = self._prepare(X, y, segments)
         self._check_segments_fit(sessions)
+        if self.num_sessions_ is not None:
+            return self._adapt_cohort(sessions, session_id, callback, callback_frequency)
         if multi:
-            raise UnsupportedInputError("adapt=True takes one recording, not a list of "
-                                        "sessions (multisession adapt is not implemented): "
-                                        "adapt to each new recording separately.")
+            raise UnsupportedInputError("adapt=True on a single-session model takes one "
+                                        "recording, not a list of sessions (multisession adapt "
+                                        "is for multi-session models): adapt to each new "
+                                        "recording separately.")
+        self.check_session_id(session_id)
         model = self.solver_.model
         with self._seeded(2000 + getattr(self, "_fit_calls", 0)):
-            new_layer = _replace_input_layer(model, sessions[0].neural.shape[1])
-        new_layer.to(self.device_)
-        frozen = [p for p in model.parameters() if p.requires_grad]
-        for p in frozen:
-            p.requires_grad_(False)
-        for p in new_layer.parameters():
-            p.requires_grad_(True)
-        criterion = self.solver_.criterion
-        for p in criterion.parameters():
-            p.requires_grad_(False)
-        self.solver_ = init_solver(self._solver_name(), model=model, criterion=criterion,
-                                   optimizer=self._make_optimizer(new_layer.parameters()),
-                                   tqdm_on=bool(self.verbose))
-        self.label_kind_ = sessions[0].label_kind
-        self.label_dims_ = (None if sessions[0].continuous is None
-                            else int(sessions[0].continuous.shape[1]))
-        self.n_features_in_ = sessions[0].neural.shape[1]
-        try:
+            new_layer = adaptation.replace_input_layer(model, sessions[0].neural.shape[1])
+        with _only_trainable(model, self.solver_.criterion, new_layer.parameters()):
+            self.solver_ = init_solver(self._solver_name(), model=model,
+                                       criterion=self.solver_.criterion,
+                                       optimizer=self._make_optimizer(new_layer.parameters()),
+                                       tqdm_on=bool(self.verbose))
+            self.label_kind_ = sessions[0].label_kind
+            self.label_dims_ = (None if sessions[0].continuous is None
+                                else int(sessions[0].continuous.shape[1]))
+            self.n_features_in_ = sessions[0].neural.shape[1]
             self._train(sessions, self.max_adapt_iterations, callback, callback_frequency)
-        finally:
-            for p in list(frozen) + list(criterion.parameters()):
-                p.requires_grad_(True)
         # Later partial_fit calls train the whole (adapted) model again.
         self.solver_.optimizer = self._make_optimizer(list(model.parameters())
-                                                      + list(criterion.parameters()))
+                                                      + list(self.solver_.criterion.parameters()))
+        return self
+
+    def _adapt_cohort(self, sessions: list[SessionData], session_id, callback,
+                      callback_frequency) -> "CEBRA":
+        """Add ``sessions`` to the frozen multi-session cohort (see :mod:`.adapt`)."""
+        ids = adaptation.check_adapt_ids(session_id, len(sessions), self.num_sessions_)
+        adaptation.check_adapt_labels(sessions, self.label_kind_, self.label_dims_)
+        anchors = getattr(self, "cohort_anchors_", None)
+        if anchors is None:
+            raise adaptation.AdaptError(
+                "This multi-session model has no record of its cohort (the embeddings and "
+                "labels new sessions are aligned to): call model.record_cohort(X_list, "
+                "y_list) with the cohort's training data first.")
+        kept = [k for k in range(anchors.num_sessions) if k not in ids]
+        if anchors.discrete[0] is not None:
+            adaptation.check_adapt_labels(sessions, self.label_kind_, self.label_dims_,
+                                          classes=np.unique(anchors.discrete[0]))
+        if not kept:
+            raise adaptation.AdaptError("fit(adapt=True) would re-adapt every cohort session; "
+                                        "keep at least one to align to.")
+        template = self.solver_.model[adaptation.TEMPLATE_SESSION]
+        self._fit_calls = getattr(self, "_fit_calls", 0) + 1
+        with self._seeded(2000 + self._fit_calls):
+            built = [adaptation.new_session_encoder(template, s.neural.shape[1])
+                     for s in sessions]
+        encoders = [encoder for encoder, _ in built]
+        layers = [layer for _, layer in built]
+        anchor_encoders = [adaptation.AnchorEncoder() for _ in kept]
+        everyone = [anchors.session(k) for k in kept] + list(sessions)
+        loader = self.make_loader(everyone, self.max_adapt_iterations,
+                                  self._seed(self._fit_calls),
+                                  encoders=anchor_encoders + encoders)
+        criterion = self.solver_.criterion
+        solver = init_solver("multi-session",
+                             model=torch.nn.ModuleList(anchor_encoders + encoders),
+                             criterion=criterion,
+                             optimizer=self._make_optimizer(
+                                 adaptation.trainable_parameters(layers)),
+                             tqdm_on=bool(self.verbose))
+        solver.to(self.device_)
+        with _only_trainable(solver.model, criterion,
+                             adaptation.trainable_parameters(layers)):
+            with self._seeded(self._dropout_stream()):
+                solver.fit(loader, callback=callback, callback_frequency=callback_frequency)
+        self._grow(ids, encoders, sessions)
+        self.adapt_history_ = list(solver.history)
+        return self
+
+    def _grow(self, ids: list[int], encoders: list[torch.nn.Module],
+              sessions: list[SessionData]) -> None:
+        """Put the adapted ``encoders`` at session indices ``ids`` of the model."""
+        model = self.solver_.model
+        features = list(self.n_features_in_)
+        for index, encoder, session in zip(ids, encoders, sessions):
+            if index < len(model):
+                model[index] = encoder
+                features[index] = session.neural.shape[1]
+            else:
+                model.append(encoder)
+                features.append(session.neural.shape[1])
+        self.num_sessions_ = len(model)
+        self.n_features_in_ = features
+        anchors = self.cohort_anchors_
+        for index, session in zip(ids, sessions):
+            if index < anchors.num_sessions:  # a re-adapted cohort session: new anchor
+                anchors.replace(index, self.transform(session.neural, session_id=index,
+                                                      segments=session.segments), session)
+        # Later partial_fit calls train the whole (grown) model again.
+        self.solver_.optimizer = self._make_optimizer(
+            list(model.parameters()) + list(self.solver_.criterion.parameters()))
+
+    def record_cohort(self, X, *y, segments=None) -> "CEBRA":
+        """Remember each session's embedding of ``X`` with its labels ``y``: the frozen
+        cohort that ``fit(adapt=True)`` aligns new sessions to.
+
+        ``fit`` and ``partial_fit`` of a multi-session model record their training
+        data themselves; call this for a model fitted otherwise (e.g. loaded from an
+        older file). Arguments as for a multi-session :meth:`fit`, one entry per
+        session of the model.
+        """
+        check_is_fitted(self, "solver_")
+        if self.num_sessions_ is None:
+            raise ValueError("record_cohort is for multi-session models; this model was "
+                             "trained on a single session.")
+        sessions, multi = self._prepare(X, y, segments)
+        self._check_compatible(sessions, multi)
+        adaptation.check_adapt_labels(sessions, self.label_kind_, self.label_dims_)
+        self.cohort_anchors_ = None
+        return self._remember_cohort(sessions)
+
+    def _remember_cohort(self, sessions: list[SessionData]) -> "CEBRA":
+        """Record the cohort anchors after multi-session training with labels."""
+        if self.num_sessions_ is None or self.label_kind_ == "time":
+            return self
+        embeddings = [self.transform(s.neural, session_id=i, segments=s.segments)
+                      for i, s in enumerate(sessions)]
+        self.cohort_anchors_ = adaptation.CohortAnchors.from_sessions(embeddings, sessions)
         return self
 
     # -- inference -----------------------------------------------------------------------
@@ -639,6 +743,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
                 "fit_calls": getattr(self, "_fit_calls", 0),
                 "num_negatives_": getattr(self, "num_negatives_", None)})
             payload["state"] = _to_cpu(self.solver_.state_dict())
+            if getattr(self, "cohort_anchors_", None) is not None:
+                payload["cohort"] = self.cohort_anchors_.state_dict()
         save_torch(payload, path)  # same estimator, same bytes
 
     @classmethod
@@ -702,6 +808,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
                 raise ValueError(f"Refusing to load {path}: field 'state' does not match the "
                                  f"architecture its fields 'meta.params' and 'fitted' describe "
                                  f"({type(err).__name__}: {detail}).") from None
+            if "cohort" in payload:
+                estimator.cohort_anchors_ = adaptation.CohortAnchors.from_state_dict(
+                    payload["cohort"], f"Refusing to load {path}")
         return estimator
 
     def _restore(self, fitted: dict, state: dict) -> None:
@@ -734,24 +843,19 @@ def _negatives_per_step(loader) -> int:
     return len(loader.sampler.all_references())
 
 
-def _replace_input_layer(model: torch.nn.Module, num_neurons: int) -> torch.nn.Module:
-    """Swap the first Conv1d/Linear layer for a fresh one taking ``num_neurons`` inputs."""
-    for parent in model.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, torch.nn.Conv1d):
-                layer = torch.nn.Conv1d(num_neurons, child.out_channels, child.kernel_size,
-                                        stride=child.stride, padding=child.padding,
-                                        dilation=child.dilation, bias=child.bias is not None)
-            elif isinstance(child, torch.nn.Linear):
-                layer = torch.nn.Linear(num_neurons, child.out_features,
-                                        bias=child.bias is not None)
-            else:
-                continue
-            setattr(parent, name, layer)
-            if hasattr(model, "num_input"):
-                model.num_input = num_neurons
-            return layer
-    raise ValueError(f"{type(model).__name__} has no Conv1d or Linear input layer to adapt.")
+@contextlib.contextmanager
+def _only_trainable(model: torch.nn.Module, criterion: torch.nn.Module, trainable):
+    """Freeze every parameter of ``model`` and ``criterion`` except ``trainable`` inside
+    the block; afterwards every one trains again (as ``partial_fit`` expects)."""
+    trainable = {id(p) for p in trainable}
+    everything = list(model.parameters()) + list(criterion.parameters())
+    for parameter in everything:
+        parameter.requires_grad_(id(parameter) in trainable)
+    try:
+        yield
+    finally:
+        for parameter in everything:
+            parameter.requires_grad_(True)
 
 
 def _check_finite_positive(name: str, value, allow_none: bool = False) -> None:

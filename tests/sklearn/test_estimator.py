@@ -517,9 +517,10 @@ def test_adapt_with_labels_and_refusals(data, sessions):
 
     (xa, _, _), (xb, _, _) = sessions
     multi = CEBRA(**FAST).fit([xa, xb])
-    with pytest.raises(ValueError, match="adapt=True is only implemented for single-session"):
-        multi.fit(new_neural, adapt=True)
-    with pytest.raises(ValueError, match="adapt=True takes one recording"):
+    # Multi-session adapt aligns by labels (tests/sklearn/test_adapt.py).
+    with pytest.raises(ValueError, match="needs a model trained with labels"):
+        multi.fit(new_neural, adapt=True, session_id=2)
+    with pytest.raises(ValueError, match="takes one recording"):
         CEBRA(**FAST).fit(neural).fit([xa, xb], adapt=True)
 
 
