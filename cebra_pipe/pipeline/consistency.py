@@ -24,6 +24,7 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_ou
                                         check_embedding, load_embedding, load_npz,
                                         load_session, load_split, run, write_provenance,
                                         write_tsv)
+from cebra_pipe.pipeline.labels import check_shared_range
 from cebra_pipe.pipeline.train import parse_seeds
 
 
@@ -130,6 +131,8 @@ def datasets(args: argparse.Namespace) -> None:
                                 f"not in the session file ({sorted(session.labels)}).")
         values = session.labels[args.align_label][split[args.split]]
         labels.append(np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0])
+    check_shared_range(sessions, args.align_label, "between-session consistency "
+                       "(consistency.align_label)")
     rows: list[dict[str, Any]] = []
     if args.multi:
         if len(args.embeddings) != len(seeds):

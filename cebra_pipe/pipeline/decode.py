@@ -61,22 +61,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def decode_scores(train_embedding: np.ndarray, valid_embedding: np.ndarray,
-                  y_train: np.ndarray, y_valid: np.ndarray, neighbors: int
-                  ) -> dict[str, float]:
+                  y_train: np.ndarray, y_valid: np.ndarray, neighbors: int,
+                  kind: str) -> dict[str, float]:
     """Validation scores of a kNN decoder fitted on the train embedding.
 
     Parameters
     ----------
     train_embedding, valid_embedding : (time, dims)
-    y_train, y_valid : (time,) int (classification) or (time,)/(time, d) float (regression)
+    y_train, y_valid : (time,) classes (discrete) or (time,)/(time, d) values (continuous)
     neighbors : k, capped at the number of train samples
+    kind : the label's kind, ``discrete`` (accuracy) or ``continuous`` (R², median error)
     """
     from cebra_pipe.decoders import KNNDecoder
 
     k = max(1, min(int(neighbors), len(train_embedding)))
     decoder = KNNDecoder(n_neighbors=k, metric="cosine").fit(train_embedding, y_train)
     prediction = decoder.predict(valid_embedding)
-    if y_valid.dtype.kind in "iu":
+    if kind == "discrete":
         return {"accuracy": float(np.mean(prediction.reshape(-1) == y_valid.reshape(-1)))}
     truth = y_valid.reshape(len(y_valid), -1).astype(np.float64)
     predicted = np.asarray(prediction, dtype=np.float64).reshape(truth.shape)
@@ -167,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 scores = decode_scores(train_emb, valid_emb,
                                        _target(session, target, split["train"]),
                                        _target(session, target, split["valid"]),
-                                       args.knn_neighbors)
+                                       args.knn_neighbors, session.label_type(target))
                 rows += [{**base, "target": target, "metric": m, "value": v}
                          for m, v in scores.items()]
             y_valid = control_labels(session, spec, split["valid"],

@@ -109,8 +109,9 @@ def check_shared_range(sessions: Sequence[Session], name: str, purpose: str) -> 
     ------
     PipelineError naming the label, the sessions that differ (ranges, units) and the fix.
     """
-    if len(sessions) < 2 or any(s.label_type(name) != "continuous" for s in sessions):
-        return
+    if len(sessions) < 2 or any(name not in s.labels or s.label_type(name) != "continuous"
+                                for s in sessions):
+        return  # a missing label is reported by the step that reads it
     spans = [_span(s.labels[name]) for s in sessions]
     low = np.min([lo for lo, _ in spans], axis=0)
     high = np.max([hi for _, hi in spans], axis=0)

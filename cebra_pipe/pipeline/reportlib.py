@@ -87,6 +87,43 @@ def session_table(results: str | Path, animal: str, sessions: Sequence[str]) -> 
     return pd.DataFrame(rows).set_index("session")
 
 
+SPLIT_WARNING_TITLE = "Warning: the train/valid split may not represent the data"
+
+
+def split_warnings(results: str | Path, sessions: Iterable[Sequence[str]]
+                   ) -> dict[str, list[str]]:
+    """The split step's warnings per ``(animal, session)``: ``"animal/session"`` -> messages
+    (sessions without warnings left out)."""
+    from cebra_pipe.pipeline.split import read_warnings
+
+    found = {}
+    for animal, session in sessions:
+        messages = read_warnings(Path(results) / "splits" / animal / f"{session}.npz")
+        if messages:
+            found[f"{animal}/{session}"] = messages
+    return found
+
+
+def split_warnings_md(warnings: dict[str, list[str]]) -> str:
+    """A Markdown warning box listing the sessions whose split is unrepresentative
+    (``""`` when there are none)."""
+    if not warnings:
+        return ""
+    lines = [f"> ⚠️ **{SPLIT_WARNING_TITLE}** in {len(warnings)} session(s): scores on "
+             "the valid split may not hold for the whole session (config section `split`).",
+             ">"]
+    lines += [f"> - `{name}`: {message}" for name, messages in warnings.items()
+              for message in messages]
+    return "\n".join(lines)
+
+
+def show_split_warnings(results: str | Path, sessions: Iterable[Sequence[str]]) -> None:
+    """Display :func:`split_warnings_md` for ``sessions`` (nothing when all splits are fine)."""
+    text = split_warnings_md(split_warnings(results, sessions))
+    if text:
+        md(text)
+
+
 def mean_sd(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:

@@ -16,7 +16,9 @@ both train and valid, else the step fails naming the label and the missing class
 For a continuous label the meta records, per dimension, the share of the train range
 that valid covers and the share of valid outside the train range, and a warning when
 valid covers less than :data:`MIN_RANGE_COVERED` or lies outside more than
-:data:`MAX_OUTSIDE` (reports show ``meta["warnings"]``).
+:data:`MAX_OUTSIDE`. The warnings are printed to the job log, kept in the split file's
+``meta["warnings"]`` and its provenance, and shown at the top of the per-animal and
+overview reports (:func:`read_warnings`).
 
 Output: an ``.npz`` with sorted int64 index arrays ``train`` and ``valid`` and
 ``meta`` (JSON), plus a provenance JSON.
@@ -25,6 +27,8 @@ Output: an ``.npz`` with sorted int64 index arrays ``train`` and ``valid`` and
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -32,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from cebra_pipe.pipeline.common import (PipelineError, Session, all_or_nothing,
-                                        canonical_json, load_session, run, save_npz,
-                                        write_provenance)
+                                        canonical_json, load_npz, load_session, run,
+                                        save_npz, write_provenance)
 
 STEP = "split"
 METHODS = ("auto", "blocks", "trials", "stratified")
@@ -251,6 +255,22 @@ def representation(session: Session, train: np.ndarray, valid: np.ndarray, where
                     f"{100 * MIN_RANGE_COVERED:.0f}% and <= {100 * MAX_OUTSIDE:.0f}%): "
                     "decoding scores on valid may not represent the session.")
     return report, warnings
+
+
+def read_warnings(path: str | os.PathLike) -> list[str]:
+    """The warnings of a split file (why its split may not represent the session).
+
+    Split files written before warnings were stored give ``[]``.
+    """
+    data = load_npz(path, "split file")
+    if "meta" not in data:
+        return []
+    try:
+        meta = json.loads(str(data["meta"].item()))
+    except (ValueError, TypeError) as err:
+        raise PipelineError(f"split file '{path}': field 'meta' is not the JSON object the "
+                            f"split step writes ({err}); rerun the split step.") from None
+    return [str(w) for w in meta.get("warnings", [])] if isinstance(meta, dict) else []
 
 
 def main(argv: Sequence[str] | None = None) -> None:
