@@ -1,5 +1,6 @@
 """``python -m cebra_pipe hypotheses``: cohort and group tables from session tables."""
 
+import importlib.util
 import json
 
 import pandas as pd
@@ -117,3 +118,43 @@ def test_training_nulls_take_min_shift_in_seconds():
         control_labels(_session(), spec, idx, [0])
     spec["bin_size"] = 0.1  # the config's hypotheses.bin_size for prepared arrays
     assert len(control_labels(_session(), spec, idx, [0])[0]) == 400
+
+
+def _group_jobs(output: str) -> dict[str, list[str]]:
+    """Group job id -> the rules of its jobs, from a dry run's output."""
+    groups: dict[str, list[str]] = {}
+    current = None
+    for line in output.splitlines():
+        if "] Group job " in line:
+            current = line.split("] Group job ", 1)[1].split(" (", 1)[0]
+            groups.setdefault(current, []).append("|")  # one entry per group job
+        elif current and line.startswith("    rule "):
+            groups[current].append(line.strip()[len("rule "):].rstrip(":"))
+        elif line and not line.startswith(" ") and not line.startswith("Shell command"):
+            current = None
+    return groups
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
+                    reason="needs snakemake-executor-plugin-slurm")
+def test_slurm_profile_sends_the_training_nulls_of_a_session_and_model_as_one_job(tmp_path):
+    from tests.pipeline.pipeline_helpers import (REPO, ci_rows, load_test_config, snakemake,
+                                                 write_workdir)
+
+    config = load_test_config()
+    config["controls"] = {"count": 3}
+    workdir = write_workdir(tmp_path, config, ci_rows())
+    result = snakemake(workdir, "--dry-run", "--profile",
+                       str(REPO / "workflow" / "profiles" / "slurm"), check=True, timeout=600)
+    groups = _group_jobs(result.stdout)
+    animals = sorted({row["animal"] for row in ci_rows()})
+    nulls = {g: jobs for g, jobs in groups.items() if g.startswith("training-nulls-")}
+    assert sorted(nulls) == [f"training-nulls-{a}-s1-behavior" for a in animals]
+    for jobs in nulls.values():
+        # one group job holding the three nulls (each all seeds), no real-label training
+        assert jobs == ["|", "train_null", "train_null", "train_null"], jobs
+    counts = dict(line.split() for line in result.stdout.splitlines()
+                  if line.startswith(("train_single ", "train_null ")))
+    # the real-label models stay separate jobs: time and behaviour per animal
+    assert counts == {"train_null": str(3 * len(animals)), "train_single": str(2 * len(animals))}

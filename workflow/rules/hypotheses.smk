@@ -1,3 +1,5 @@
+import re
+
 # 9. hypotheses: evaluation nulls of every label set's single-session models, one job
 #    per session (all models, label sets and seeds: the cluster gets few, larger
 #    jobs), then the cohort tables: results/tables/hypotheses{,_cohort,_groups}.tsv.
@@ -93,3 +95,22 @@ rule hypotheses_cohort:
         " --alpha {params.alpha} --seed {params.seed} --out {output.table:q}"
         " --cohort {output.cohort:q} --groups-out {output.groups:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"
+
+
+# Training nulls (controls: models retrained on null labels, <set>-shuffled<k>) are
+# ordinary training jobs, trained exactly like the real ones (same rule, same step).
+# They get their own rule only to be grouped: all training nulls of one session and
+# model form the group "training-nulls-<animal>-<session>-<model>", which the SLURM
+# profile's group-components turns into one cluster job instead of one per null.
+# Local runs ignore groups.
+_NULL_LABELS = r"[A-Za-z0-9][A-Za-z0-9_+]*" + re.escape(cp_layout.SHUFFLED_SUFFIX) + r"[0-9]*"
+
+
+use rule train_single as train_null with:
+    wildcard_constraints:
+        labels=_NULL_LABELS,
+    group:
+        "training-nulls-{animal}-{session}-{model}"
+
+
+ruleorder: train_null > train_single
