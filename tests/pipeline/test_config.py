@@ -171,7 +171,8 @@ def test_dry_run_plans_the_demo(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout + result.stderr)
     # 2 sessions x (time, behaviour/position, its shuffled control) trained in one job each
-    assert jobs["train_single"] == 6 and jobs["train_multi"] == 1
+    # (training nulls in rule train_null, the same step grouped for clusters)
+    assert jobs["train_single"] == 4 and jobs["train_null"] == 2 and jobs["train_multi"] == 1
     assert jobs["ingest"] == 2 and jobs["report_animal"] == 2 and jobs["report_overview"] == 1
 
 
@@ -195,7 +196,8 @@ def test_dag_scales_to_50_animals(tmp_path):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result.stdout + result.stderr)
-    assert jobs["train_single"] == 50 * 7  # seeds share a job: 7 configurations per animal
+    # seeds share a job: 7 configurations per animal, 3 of them training nulls
+    assert jobs["train_single"] == 50 * 4 and jobs["train_null"] == 50 * 3
     print(f"DAG of {sum(jobs.values())} jobs: {wall:.1f} s wall, {cpu:.1f} s CPU")
     # Wall time on a shared CI machine is noisy; the CPU time is what the DAG costs.
     assert cpu < 15, f"dry run took {cpu:.1f} s CPU ({wall:.1f} s wall)"
