@@ -1309,6 +1309,69 @@ def _(c):
     _workflow(c, header="animal\tneural_file", rows=["rat1\tsynthetic:synthetic-linear-track"])
 
 
+LABEL_HEADER = SHEET_HEADER + "\tlabel_keys\tlabel_units"
+
+
+@case("sheet-label-keys-unknown-label", ConfigError,
+      r"row 2 \(rat2/s1\): column 'label_keys': unknown label 'postion'; the config's labels "
+      r"are \['direction', 'position'\]")
+def _(c):
+    _workflow(c, header=LABEL_HEADER, rows=[GOOD_ROWS[0] + "\t\t",
+                                            GOOD_ROWS[1] + "\tpostion=continuous\t"])
+
+
+@case("sheet-label-keys-malformed", ConfigError,
+      r"row 1 \(rat1/s1\): column 'label_keys': entry 'continuous' is not 'label=value'")
+def _(c):
+    _workflow(c, header=LABEL_HEADER, rows=[GOOD_ROWS[0] + "\tcontinuous\t",
+                                            GOOD_ROWS[1] + "\t\t"])
+
+
+@case("sheet-label-units-mismatch", ConfigError,
+      r"column 'label_units': label 'position' is compared between sessions .*unit differs "
+      r"\(m: rat1/s1; cm: rat2/s1\)\. Set labels\.position\.normalize: range")
+def _(c):
+    _workflow(c, header=LABEL_HEADER, rows=[GOOD_ROWS[0] + "\t\tposition=m",
+                                            GOOD_ROWS[1] + "\t\tposition=cm"])
+
+
+@case("config-normalize-discrete-label", ConfigError,
+      r"field 'labels\.direction\.normalize': a discrete label's classes are not rescaled")
+def _(c):
+    _workflow(c, _set("labels.direction.normalize", "range"))
+
+
+@case("config-normalize-unknown-method", ConfigError,
+      r"field 'labels\.position\.normalize': 'minmax' is not one of")
+def _(c):
+    _workflow(c, _set("labels.position.normalize", "minmax"))
+
+
+@case("consistency-label-units-differ", EXIT_BAD_INPUT,
+      r"label 'position' has different ranges in the sessions combined for between-session "
+      r"consistency.*a/cm 0 to 160 \(cm\).*labels\.position\.normalize: range")
+def _(c):
+    files = []
+    for name, scale, unit in (("m", 1.0, "m"), ("cm", 100.0, "cm")):
+        meta = {"animal": "a", "session": name, "label_types": {"position": "continuous"},
+                "label_units": {"position": unit}}
+        session = c.tmp / f"{name}.npz"
+        np.savez(session, neural=np.ones((200, 3), np.float32), meta=np.array(json.dumps(meta)),
+                 label_position=(np.abs(np.sin(np.linspace(0, 20, 200))) * 1.6 * scale
+                                 ).astype(np.float32)[:, None])
+        out = c.tmp / f"{name}.split.npz"
+        assert split.cli(["--session", str(session), "--min-samples", "10", "--out", str(out),
+                          "--provenance", str(c.tmp / f"{name}.split.json")]) == 0
+        embedding = c.tmp / f"{name}.emb.npy"
+        np.save(embedding, np.random.default_rng(0).normal(size=(160, 3)).astype(np.float32))
+        files.append((session, out, embedding))
+    return consistency.cli_for("consistency-datasets", [
+        "--sessions", *(str(f[0]) for f in files), "--splits", *(str(f[1]) for f in files),
+        "--embeddings", *(str(f[2]) for f in files), "--seeds", "0", "--align-label",
+        "position", "--out", str(c.out / "d.tsv"), "--figure", str(c.out / "d.png"),
+        "--provenance", str(c.out / "d.json")])
+
+
 @case("sheet-semicolon-in-id", ConfigError,
       r"row 1: field 'animal': 'rat1;touch INJECTED' does not match")
 def _(c):
