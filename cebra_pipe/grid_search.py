@@ -389,30 +389,20 @@ def _check_datasets(datasets: Any) -> dict[str, _Dataset]:
     return prepared
 
 
-def _receptive_field(combo: dict, num_neurons: int) -> int:
-    from cebra_pipe import models
-    from cebra_pipe.sklearn.estimator import CEBRA
-
-    params = CEBRA(**combo).get_params()
-    model = models.init(params["model_architecture"], num_neurons=num_neurons,
-                        num_units=params["num_hidden_units"],
-                        num_output=params["output_dimension"])
-    return len(model.get_offset())
-
-
 def _split(name: str, data: _Dataset, valid_fraction: float, combo: dict
            ) -> tuple[tuple, tuple]:
     """Contiguous split: ``(X_train, *y_train), (X_valid, *y_valid)``."""
     from cebra_pipe.sklearn.estimator import CEBRA
 
-    time_offsets = int(CEBRA(**combo).get_params()["time_offsets"])
+    estimator = CEBRA(**combo)
+    time_offsets = int(estimator.time_offsets)
+    needed = estimator.receptive_field() + time_offsets
     sessions = data.neural if data.multi else [data.neural]
     cuts = []
     for i, neural in enumerate(sessions):
         total = len(neural)
         n_train = int(round(total * (1.0 - valid_fraction)))
         n_valid = total - n_train
-        needed = _receptive_field(combo, neural.shape[1]) + time_offsets
         if min(n_train, n_valid) < needed:
             where = f"session {i} of dataset {name!r}" if data.multi else f"dataset {name!r}"
             raise ValueError(
@@ -466,7 +456,7 @@ def _expand_params(params: Any) -> tuple[list[dict], list[str]]:
         combo = {key: params[key] if key in fixed else values[swept.index(key)]
                  for key in params}
         try:
-            CEBRA(**combo)._validate_params()
+            CEBRA(**combo).validate_params()
         except (TypeError, ValueError) as error:
             raise type(error)(f"Invalid parameter combination {_describe(combo)}: "
                               f"{error}") from None

@@ -6,9 +6,10 @@ from cebra_pipe.models.criterions import (FixedCosineInfoNCE, FixedEuclideanInfo
                                           LearnableEuclideanInfoNCE)
 from cebra_pipe.models.model import (ClassifierModel, ConvolutionalModelMixin,
                                      HasFeatureEncoder, Model, ResampleModelMixin,
-                                     get_options, init, is_registered, parametrize, register)
+                                     get, get_options, init, is_registered, parametrize,
+                                     register)
 
 __all__ = ["ClassifierModel", "ConvolutionalModelMixin", "FixedCosineInfoNCE",
            "FixedEuclideanInfoNCE", "HasFeatureEncoder", "InfoMSE", "ResampleModelMixin",
            "InfoNCE", "LearnableCosineInfoNCE", "LearnableEuclideanInfoNCE", "Model",
-           "criterions", "get_options", "init", "is_registered", "parametrize", "register"]
+           "criterions", "get", "get_options", "init", "is_registered", "parametrize", "register"]

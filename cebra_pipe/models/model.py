@@ -28,6 +28,7 @@ register = _registry.register
 parametrize = _registry.parametrize
 get_options = _registry.get_options
 is_registered = _registry.is_registered
+get = _registry.get
 
 
 def init(name: str, num_neurons: int, num_units: int, num_output: int, **kwargs) -> nn.Module:

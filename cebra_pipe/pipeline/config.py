@@ -264,12 +264,12 @@ def check_recording(config: Mapping[str, Any]) -> None:
 
 def check_model_architectures(config: Mapping[str, Any]) -> None:
     """Check every ``model_architecture`` against the model registry (imports torch)."""
-    from cebra_pipe import models
+    from cebra_pipe import CEBRA
 
+    options = CEBRA.supported_model_architectures()
     for model, spec in config["models"].items():
         name = spec.get("model_architecture")
-        if not models.is_registered(name):
-            options = models.get_options("*")
+        if name not in options:
             import difflib
 
             close = difflib.get_close_matches(str(name), options, n=3, cutoff=0.5)

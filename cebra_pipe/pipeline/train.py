@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,7 +57,6 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg,
 from cebra_pipe.pipeline.labels import check_shared_range
 from cebra_pipe.runtime import set_torch_threads
 
-_CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
 
 
 def _parser(step: str) -> argparse.ArgumentParser:
@@ -122,11 +120,12 @@ def check_model_params(params: Any) -> dict[str, Any]:
                                 f"{value!r}.")
     name = params.get("model_architecture")
     if name is not None:
-        from cebra_pipe import models
+        from cebra_pipe import CEBRA
 
-        if not models.is_registered(name):
+        available = CEBRA.supported_model_architectures()
+        if name not in available:
             raise PipelineError(f"--model field 'model_architecture': unknown model {name!r}; "
-                                f"available: {sorted(models.get_options('*'))}.")
+                                f"available: {sorted(available)}.")
     return {k: params[k] for k in _ESTIMATOR_KEYS if params.get(k) is not None}
 
 
@@ -226,9 +225,9 @@ def _announce(seed: int, checkpoint_dir: Path, total: int, note: str = "") -> st
     """Print where ``seed`` starts; returns the matching provenance text."""
     from cebra_pipe.solver import newest_checkpoint
 
-    newest_checkpoint(checkpoint_dir)  # sets unreadable checkpoints aside, with a warning
-    steps = sorted(int(m.group(1)) for p in checkpoint_dir.glob("checkpoint_*.pt")
-                   if (m := _CHECKPOINT.search(p.name)))
+    # Unreadable checkpoints are set aside (with a warning): the step is the one resumed.
+    newest = newest_checkpoint(checkpoint_dir)
+    steps = [] if newest is None else [int(newest[1]["step"])]
     how = (f"resumed from checkpoint at step {steps[-1]} of {total}" if steps
            else f"trained from step 0 of {total}")
     print(f"  seed {seed}: " + (f"resuming from checkpoint at step {steps[-1]} of {total}"
@@ -263,9 +262,9 @@ def use_ensemble(mode: str, device: str) -> bool:
     """Whether ``--ensemble mode`` trains the seeds together on ``device``."""
     if mode != "auto":
         return mode == "on"
-    from cebra_pipe.solver import resolve_device
+    from cebra_pipe import CEBRA
 
-    return resolve_device(device).type != "cpu"
+    return CEBRA(device=device).resolved_device().type != "cpu"
 
 
 def fit_seeds_together(params: dict[str, Any], seeds: list[int], device: str,

@@ -95,7 +95,7 @@ def fit_ensemble(estimators: Sequence[CEBRA], data: Sequence[tuple], *,
     ensemble.fit(loaders, checkpoint_dirs=checkpoint_dirs,
                  checkpoint_frequency=checkpoint_frequency,
                  resume=checkpoint_dirs is not None,
-                 rng_seeds=[e._seed(e._dropout_stream()) for e in estimators])
+                 rng_seeds=[e.dropout_seed() for e in estimators])
     for estimator, entry in zip(estimators, data):
         # As fit does: remember the cohort new sessions are later adapted to.
         if estimator.num_sessions_ is not None and estimator.label_kind_ != "time":
@@ -123,7 +123,7 @@ def _check_estimators(estimators: list) -> None:
     for k, estimator in enumerate(estimators):
         if not isinstance(estimator, CEBRA):
             raise TypeError(f"estimators[{k}] is a {type(estimator).__name__}, not a CEBRA.")
-        estimator._validate_params()
+        estimator.validate_params()
     shared = [_shared_params(e) for e in estimators]
     for k, params in enumerate(shared[1:], 1):
         differ = sorted(n for n in params if params[n] != shared[0][n])
@@ -145,11 +145,6 @@ def _build(estimators: list[CEBRA], data: list[tuple], segments=None) -> list:
             raise TypeError(f"Each data entry must be a tuple (X, *y), got "
                             f"{type(entry).__name__}.")
         if id(entry) not in prepared:  # fit_seeds passes one tuple for all seeds
-            sessions, multi = estimator._prepare(entry[0], entry[1:], segments)
-            estimator._check_batch_size(sessions)
-            prepared[id(entry)] = (sessions, multi)
-        sessions, multi = prepared[id(entry)]
-        estimator._build(sessions, multi)
-        estimator._check_segments_fit(sessions)
-        loaders.append(estimator._next_loader(sessions, estimator.max_iterations))
+            prepared[id(entry)] = estimator.check_input(entry[0], entry[1:], segments)
+        loaders.append(estimator.start_fit(*prepared[id(entry)]))
     return loaders

@@ -152,8 +152,20 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """Registered ``model_architecture`` names matching the glob ``pattern``."""
         return models.get_options(pattern)
 
+    def receptive_field(self) -> int:
+        """Samples of input one embedding row sees with this ``model_architecture``
+        (fitted or not; the architecture fixes it, the neuron count does not)."""
+        self.validate_params()
+        return len(self._make_model(num_neurons=1).get_offset())
+
+    def resolved_device(self) -> torch.device:
+        """The torch device that ``device`` names on this machine (``"cuda_if_available"``
+        resolved); a ValueError when it is not available here."""
+        return resolve_device(self.device)
+
     # -- parameter validation (sklearn: in fit, not in __init__) ------------------------
-    def _validate_params(self) -> None:
+    def validate_params(self) -> None:
+        """Check every parameter; a ValueError/TypeError naming the first bad one."""
         def positive_int(name: str, allow_none: bool = False) -> None:
             value = getattr(self, name)
             if value is None and allow_none:
@@ -171,7 +183,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
             raise ValueError(f"max_adapt_iterations must be an integer >= 0, got "
                              f"{self.max_adapt_iterations!r}.")
         if not models.is_registered(self.model_architecture):
-            models.model._registry.get(self.model_architecture)  # raises, with close matches
+            models.get(self.model_architecture)  # raises, with close matches
         choices = {"criterion": ("infonce",), "distance": ("cosine", "euclidean"),
                    "temperature_mode": ("constant", "auto"), "optimizer": tuple(_OPTIMIZERS)}
         for name, allowed in choices.items():
@@ -261,7 +273,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
 
     def _build(self, sessions: list[SessionData], multi: bool) -> None:
         """Fresh model, criterion, optimizer and solver for ``sessions``."""
-        self.device_ = str(resolve_device(self.device))
+        self.device_ = str(self.resolved_device())
         self.num_sessions_ = len(sessions) if multi else None
         self.label_kind_ = sessions[0].label_kind
         self.label_dims_ = (None if sessions[0].continuous is None
@@ -362,7 +374,14 @@ class CEBRA(TransformerMixin, BaseEstimator):
             dataset, num_steps, batch_size, conditional=conditional if kind != "time" else "time",
             time_offset=offset, delta=self.delta, seed=seed)
 
-    def _prepare(self, X, y: tuple, segments=None) -> tuple[list[SessionData], bool]:
+    def check_input(self, X, y: tuple, segments=None) -> tuple[list[SessionData], bool]:
+        """Validate ``X``, labels ``y`` and ``segments`` as ``fit`` takes them.
+
+        Returns
+        -------
+        sessions : one :class:`SessionData` per recording
+        multi : whether ``X`` is a list of sessions (multi-session training)
+        """
         y = tuple(label for label in y if label is not None)  # fit(X, None): no labels
         multi = is_multisession(X)
         if multi:
@@ -386,7 +405,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
                           "samples): samples repeat within a batch. Use a smaller batch_size "
                           "or more data.", UserWarning, stacklevel=3)
 
-    def _check_compatible(self, sessions: list[SessionData], multi: bool) -> None:
+    def check_compatible(self, sessions: list[SessionData], multi: bool) -> None:
+        """``sessions`` (from :meth:`check_input`) must fit the fitted model: as many
+        sessions, the same neuron counts and the same kind of labels."""
         if multi != (self.num_sessions_ is not None):
             raise ValueError(f"Got {'multi' if multi else 'single'}-session data for a "
                              f"{'multi' if self.num_sessions_ else 'single'}-session model.")
@@ -435,11 +456,11 @@ class CEBRA(TransformerMixin, BaseEstimator):
             Write the training state every that many steps; a later call with the
             same directory resumes from the newest checkpoint.
         """
-        self._validate_params()
+        self.validate_params()
         if adapt:
             return self._adapt(X, *y, segments=segments, session_id=session_id,
                                callback=callback, callback_frequency=callback_frequency)
-        sessions, multi = self._prepare(X, y, segments)
+        sessions, multi = self.check_input(X, y, segments)
         self._check_batch_size(sessions)
         self._build(sessions, multi)
         self._check_segments_fit(sessions)
@@ -455,13 +476,13 @@ class CEBRA(TransformerMixin, BaseEstimator):
         optimiser state and train ``max_iterations`` steps on the new ``X`` / ``y``
         (same neuron count and kind of labels). ``segments`` as in :meth:`fit`.
         """
-        self._validate_params()
-        sessions, multi = self._prepare(X, y, segments)
+        self.validate_params()
+        sessions, multi = self.check_input(X, y, segments)
         self._check_batch_size(sessions)
         if not hasattr(self, "solver_"):
             self._build(sessions, multi)
         else:
-            self._check_compatible(sessions, multi)
+            self.check_compatible(sessions, multi)
         self._check_segments_fit(sessions)
         self._train(sessions, self.max_iterations, callback, callback_frequency)
         return self._remember_cohort(sessions)
@@ -475,6 +496,20 @@ class CEBRA(TransformerMixin, BaseEstimator):
                              checkpoint_frequency=checkpoint_frequency,
                              resume=checkpoint_dir is not None)
         return self
+
+    def start_fit(self, sessions: list[SessionData], multi: bool):
+        """A fresh model and solver for ``sessions`` (from :meth:`check_input`) and the
+        seeded loader of their ``max_iterations`` training steps: ``fit`` before it
+        trains (``fit_ensemble`` trains several estimators' loaders together)."""
+        self._check_batch_size(sessions)
+        self._build(sessions, multi)
+        self._check_segments_fit(sessions)
+        return self._next_loader(sessions, self.max_iterations)
+
+    def dropout_seed(self) -> int | None:
+        """The seed of the current training call's dropout masks (``None`` without
+        ``random_state``)."""
+        return self._seed(self._dropout_stream())
 
     def _next_loader(self, sessions: list[SessionData], num_steps: int):
         """The seeded loader of the next training call (shared with ``fit_seeds``)."""
@@ -490,7 +525,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
     def _adapt(self, X, *y, segments=None, session_id=None, callback=None,
                callback_frequency=None) -> "CEBRA":
         check_is_fitted(self, "solver_", msg="adapt=True needs a fitted model: call fit first.")
-        sessions, multi = self._prepare(X, y, segments)
+        sessions, multi = self.check_input(X, y, segments)
         self._check_segments_fit(sessions)
         if self.num_sessions_ is not None:
             return self._adapt_cohort(sessions, session_id, callback, callback_frequency)
@@ -600,8 +635,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
         if self.num_sessions_ is None:
             raise ValueError("record_cohort is for multi-session models; this model was "
                              "trained on a single session.")
-        sessions, multi = self._prepare(X, y, segments)
-        self._check_compatible(sessions, multi)
+        sessions, multi = self.check_input(X, y, segments)
+        self.check_compatible(sessions, multi)
         adaptation.check_adapt_labels(sessions, self.label_kind_, self.label_dims_)
         self.cohort_anchors_ = None
         return self._remember_cohort(sessions)
@@ -713,7 +748,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """Move the fitted model to ``device``."""
         self.device = device
         if hasattr(self, "solver_"):
-            self.device_ = str(resolve_device(device))
+            self.device_ = str(self.resolved_device())
             self.solver_.to(self.device_)
         return self
 
@@ -788,7 +823,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
         if map_location is not None:
             estimator.device = map_location
         try:
-            estimator._validate_params()
+            estimator.validate_params()
         except (ValueError, TypeError, KeyError) as err:
             raise ValueError(f"Refusing to load {path}: field 'meta.params' holds invalid "
                              f"parameters: {err}") from None

@@ -62,23 +62,24 @@ def _check_labels_match(model: Any, sessions: list) -> None:
 
 
 def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
-                       num_batches: int, seed: int, segments: Any = None):
-    """Loader of fresh batches of ``(X, y)`` and the encoder(s) to evaluate them with."""
-    sessions, multi = model._prepare(X, y, segments)
+                       num_batches: int, seed: int, segments: Any = None
+                       ) -> tuple[Any, int | None]:
+    """Loader of fresh batches of ``(X, y)`` and the session whose encoder scores them
+    (``None``: the whole model)."""
+    sessions, multi = model.check_input(X, y, segments)
     if model.num_sessions_ is None and multi:
         raise ValueError(f"X is a list of {len(sessions)} sessions but the model was trained "
                          "on a single session; pass one (time, neurons) array.")
     if model.num_sessions_ is not None and not multi:
         # one recording: session_id picks its session (a list needs none)
         session_id = model.check_session_id(session_id)
-        encoder = model.solver_._encoder(session_id)
+        encoder = model.solver_.encoder(session_id)
         expected = model.n_features_in_[int(session_id)]
         if sessions[0].neural.shape[1] != expected:
             raise ValueError(f"X has {sessions[0].neural.shape[1]} neurons but session "
                              f"{session_id} of the model expects {expected}.")
         _check_labels_match(model, sessions)
-        loader = model.make_loader(sessions, num_batches, seed, encoder=encoder)
-        return loader, encoder
+        return model.make_loader(sessions, num_batches, seed, encoder=encoder), session_id
     if model.num_sessions_ is None:
         model.check_session_id(session_id)
     elif session_id is not None:
@@ -89,39 +90,29 @@ def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
     if got != expected:
         raise ValueError(f"X has {got if multi else got[0]} neurons but the model expects "
                          f"{expected if multi else expected[0]}.")
-    model._check_compatible(sessions, multi)
+    model.check_compatible(sessions, multi)
     _check_labels_match(model, sessions)
-    return model.make_loader(sessions, num_batches, seed), model.solver_.model
+    return model.make_loader(sessions, num_batches, seed), None
 
 
 def _mean_infonce(model: Any, X: Any, y: tuple, session_id: int | None, num_batches: int,
                   seed: int, segments: Any = None) -> tuple[float, int]:
     """Mean criterion over ``num_batches`` batches, and negatives per reference."""
-    import torch
-
-    from cebra_pipe.solver import MultiSessionSolver, SingleSessionSolver
-
     if isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer)) \
             or num_batches < 1:
         raise ValueError(f"num_batches must be an integer >= 1, got {num_batches!r}.")
-    loader, encoder = _evaluation_loader(model, X, y, session_id, int(num_batches), seed,
+    loader, session = _evaluation_loader(model, X, y, session_id, int(num_batches), seed,
                                          segments)
-    # A plain (non-hybrid) solver scores behaviour positives only, so hybrid models
-    # are judged on the labels, like behaviour models.
-    solver_cls = (MultiSessionSolver if isinstance(encoder, torch.nn.ModuleList)
-                  else SingleSessionSolver)
-    solver = solver_cls(encoder, model.solver_.criterion, optimizer=None)
-    was_training = encoder.training
-    encoder.eval()
-    total, negatives = 0.0, 0
-    try:
-        with torch.no_grad():
-            for batch in loader:
-                total += float(solver.compute_loss(batch)[0])
-                negatives = _batch_negatives(batch)
-    finally:
-        encoder.train(was_training)
-    return total / len(loader), negatives
+    negatives = []
+
+    def counted():  # batches one at a time (a list of them could fill the memory)
+        for batch in loader:
+            negatives[:] = [_batch_negatives(batch)]
+            yield batch
+
+    # Hybrid models score their behaviour positives only, like behaviour models.
+    losses = model.solver_.score_batches(counted(), session_id=session)
+    return sum(losses) / len(losses), negatives[0]
 
 
 def _batch_negatives(batch: Any) -> int:

@@ -10,7 +10,6 @@ The per-step statistics stay on the device in a buffer that is read every
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
@@ -23,6 +22,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from cebra_pipe.data.datatypes import Batch, FullBatch
 from cebra_pipe.io import save_torch
 from cebra_pipe.models import time_major
 from cebra_pipe.solver.progress import progress
@@ -88,8 +88,6 @@ class Solver:
         Optimizes the model's (and a learnable criterion's) parameters.
     tqdm_on
         Show a progress bar with loss and temperature.
-    autocast
-        Run the model in bfloat16 autocast (CUDA only; ignored elsewhere).
     sync_every
         Steps between reads of the on-device statistics.
     regularizer
@@ -99,13 +97,13 @@ class Solver:
 
     def __init__(self, model: nn.Module, criterion: nn.Module,
                  optimizer: torch.optim.Optimizer, tqdm_on: bool = False,
-                 autocast: bool = False, sync_every: int = 50,
+                 sync_every: int = 50,
                  regularizer: Callable[["Solver", object], torch.Tensor] | None = None):
         self.model, self.criterion, self.optimizer = model, criterion, optimizer
         self.regularizer = regularizer
         #: The current step of ``fit`` (1-based; a resumed run continues the count).
         self.iteration = 0
-        self.tqdm_on, self.autocast, self.sync_every = tqdm_on, autocast, max(1, int(sync_every))
+        self.tqdm_on, self.sync_every = tqdm_on, max(1, int(sync_every))
         self.history: list[float] = []
         self.log: dict[str, list[float]] = {k: [] for k in LOG_KEYS}
         self.valid_history: list[tuple[int, float]] = []
@@ -130,11 +128,6 @@ class Solver:
         """``(loss, align, uniform)`` of one batch."""
         raise NotImplementedError
 
-    def _autocast(self):
-        if self.autocast and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _temperature(self) -> torch.Tensor | float:
         inverse = self.criterion.inverse_temperature()
         return 1.0 / inverse.detach() if isinstance(inverse, torch.Tensor) else 1.0 / inverse
@@ -154,9 +147,44 @@ class Solver:
 
     def embed(self, encoder: nn.Module, windows: torch.Tensor) -> torch.Tensor:
         """``(batch, num_output)`` float32 embeddings of ``(batch, neurons, window)``."""
-        with self._autocast():
-            out = encoder(windows)
-        return out.reshape(len(windows), -1).float()
+        return encoder(windows).reshape(len(windows), -1).float()
+
+    def session_loss(self, encoder: nn.Module, batch: Batch | FullBatch
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, align, uniform)`` of one session's batch embedded by ``encoder``.
+
+        Reference, positive and negative windows go through ``encoder`` in one pass;
+        a full batch with a sliding encoder embeds the recording once instead.
+        """
+        batch = batch.to(self.device)
+        if isinstance(batch, FullBatch) and self._can_slide(batch, encoder):
+            ref, pos, neg = self.embed_full_batch(encoder, batch)
+        else:
+            # A FullBatch cuts its windows on access: count the indices, not windows.
+            size = len(batch.index.reference if isinstance(batch, FullBatch)
+                       else batch.reference)
+            emb = self.embed(encoder, batch.stacked("reference", "positive", "negative"))
+            ref, pos, neg = emb[:size], emb[size:2 * size], emb[2 * size:]
+        return self.criterion(ref, pos, neg)
+
+    def _can_slide(self, batch: FullBatch, encoder: nn.Module | None = None) -> bool:
+        encoder = self.model if encoder is None else encoder
+        get_offset = getattr(encoder, "get_offset", None)
+        return (slides_over_recording(encoder) and get_offset is not None
+                and get_offset() == batch.offset)
+
+    def embed_full_batch(self, encoder: nn.Module, batch: FullBatch
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reference, positive and negative embeddings ``(batch, num_output)`` each.
+
+        The encoder runs once over ``batch.neural (time, neurons)`` (``time -
+        len(offset) + 1`` outputs, row ``i`` is time ``i + offset.left``); gathering
+        rows keeps the gradient path to every window that is used.
+        """
+        emb = transform_recording(encoder, batch.neural, pad=False, batch_size=None)
+        left = batch.offset.left
+        index = batch.index
+        return emb[index.reference - left], emb[index.positive - left], emb[index.negative - left]
 
     # -- training loop ------------------------------------------------------------------
     def fit(self, loader, valid_loader=None, *, valid_frequency: int | None = None,
@@ -267,8 +295,32 @@ class Solver:
         return int(state["step"])
 
     # -- inference ----------------------------------------------------------------------
-    def _encoder(self, session_id: int | None) -> nn.Module:
+    def encoder(self, session_id: int | None = None) -> nn.Module:
+        """The encoder that embeds session ``session_id``'s recordings (the model itself
+        for single-session solvers, which ignore ``session_id``)."""
         return self.model
+
+    def evaluation_loss(self, batch, session_id: int | None = None) -> torch.Tensor:
+        """The criterion on one batch's reference, positive and negative samples.
+
+        Hybrid solvers score the behaviour positives only; with ``session_id`` a
+        multi-session solver scores a single-session batch of that session with its
+        encoder.
+        """
+        return self.compute_loss(batch)[0]
+
+    @torch.no_grad()
+    def score_batches(self, batches, session_id: int | None = None) -> list[float]:
+        """:meth:`evaluation_loss` of every batch, with the encoder in eval mode (no
+        dropout) and no gradients; the model's training mode is restored after."""
+        # Without a session every encoder of the model scores its own session.
+        module = self.model if session_id is None else self.encoder(session_id)
+        was_training = module.training
+        module.eval()
+        try:
+            return [float(self.evaluation_loss(batch, session_id)) for batch in batches]
+        finally:
+            module.train(was_training)
 
     @torch.no_grad()
     def transform(self, inputs: torch.Tensor, session_id: int | None = None,
@@ -280,7 +332,7 @@ class Solver:
         ``time - len(offset) + 1`` rows without it). ``batch_size`` bounds memory
         and gives the same result as one pass.
         """
-        encoder = self._encoder(session_id)
+        encoder = self.encoder(session_id)
         was_training = encoder.training
         encoder.eval()
         try:
@@ -291,10 +343,22 @@ class Solver:
             if inputs.dim() != 2:
                 raise ValueError(f"transform expects (time, neurons) or (batch, neurons, "
                                  f"window), got shape {tuple(inputs.shape)}.")
-            return transform_recording(encoder, inputs, pad_before_transform, batch_size,
-                                       self._autocast)
+            return transform_recording(encoder, inputs, pad_before_transform, batch_size)
         finally:
             encoder.train(was_training)
+
+
+def slides_over_recording(model: nn.Module) -> bool:
+    """Whether embedding a whole recording at once equals embedding every window.
+
+    True for convolutional models with one output per time step (``subsample ==
+    1``) without active dropout: dropout draws one mask per input, so a shared
+    recording would correlate the masks of overlapping windows.
+    """
+    if getattr(model, "subsample", None) != 1:
+        return False
+    return not (model.training and any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0
+                                       for m in model.modules()))
 
 
 def _cuda_rng_state() -> dict:
@@ -311,8 +375,7 @@ WINDOWED_CHUNK = 1024
 
 
 def transform_recording(encoder: nn.Module, recording: torch.Tensor, pad: bool,
-                        batch_size: int | None, autocast=contextlib.nullcontext
-                        ) -> torch.Tensor:
+                        batch_size: int | None) -> torch.Tensor:
     """Embed every admissible time step of ``recording (time, neurons)``.
 
     Returns ``(time, num_output)`` with ``pad`` (edge padding) or ``(time -
@@ -336,16 +399,13 @@ def transform_recording(encoder: nn.Module, recording: torch.Tensor, pad: bool,
         end = min(begin + chunk, num_out)
         segment = _segment(recording, begin - shift, end + length - 1 - shift)
         if fast:
-            with autocast():
-                outputs.append(time_major.embed(encoder, segment).float())
+            outputs.append(time_major.embed(encoder, segment).float())
         elif sliding:
-            with autocast():
-                out = encoder(segment.T.contiguous()[None])
+            out = encoder(segment.T.contiguous()[None])
             outputs.append(out.reshape(1, out.shape[1], -1)[0].T.float())
         else:
             windows = segment.unfold(0, length, 1)
-            with autocast():
-                out = encoder(windows)
+            out = encoder(windows)
             outputs.append(out.reshape(len(windows), -1).float())
     return torch.cat(outputs)
 

@@ -36,7 +36,8 @@ class MultiSessionSolver(Solver):
         positive = torch.cat([poss[target] for target in batch.permutation])
         return self.criterion(torch.cat(refs), positive, torch.cat(negs))
 
-    def _encoder(self, session_id: int | None) -> nn.Module:
+    def encoder(self, session_id: int | None = None) -> nn.Module:
+        """Session ``session_id``'s encoder (required: each session has its own)."""
         if session_id is None:
             raise ValueError(f"This model was trained on {len(self.model)} sessions: pass "
                              f"session_id (0..{len(self.model) - 1}).")
@@ -44,3 +45,10 @@ class MultiSessionSolver(Solver):
             raise ValueError(f"session_id={session_id} is out of range for "
                              f"{len(self.model)} sessions (0..{len(self.model) - 1}).")
         return self.model[int(session_id)]
+
+    def evaluation_loss(self, batch, session_id: int | None = None) -> torch.Tensor:
+        """The loss of a multi-session batch (``session_id`` None), or of one session's
+        single-session batch embedded by that session's encoder."""
+        if session_id is None:
+            return self.compute_loss(batch)[0]
+        return self.session_loss(self.encoder(session_id), batch)[0]
