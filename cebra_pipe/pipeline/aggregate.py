@@ -18,6 +18,8 @@ from pathlib import Path
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, load_session,
                                         load_split, run, write_provenance, write_tsv)
+from cebra_pipe.pipeline.labels import describe_labels
+from cebra_pipe.pipeline.split import read_warnings
 
 STEP = "aggregate"
 
@@ -77,10 +79,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows.append({"animal": meta["animal"], "session": meta["session"],
                          "group": meta.get("group", ""), "time_steps": meta["num_timesteps"],
                          "neurons": meta["num_neurons"],
-                         "labels": ", ".join(f"{k} ({v})" for k, v in
-                                             sorted(meta["label_types"].items())),
+                         "labels": describe_labels(session),
                          "trials": meta.get("has_trial", False),
-                         "train_steps": len(split["train"]), "valid_steps": len(split["valid"])})
+                         "train_steps": len(split["train"]), "valid_steps": len(split["valid"]),
+                         "split_warnings": len(read_warnings(split_path))})
         frame = pd.DataFrame(rows)
     elif args.kind == "consistency":
         frames = []

@@ -25,8 +25,8 @@ import numpy as np
 from cebra_pipe.pipeline.common import PipelineError, Session
 from cebra_pipe.pipeline.config import NORMALIZE_UNITS, parse_label_map
 
-__all__ = ["MIN_SHARED_RANGE", "session_labels", "normalize",
-           "label_unit", "check_shared_range"]
+__all__ = ["MIN_SHARED_RANGE", "session_labels", "normalize", "label_unit",
+           "describe_labels", "check_shared_range"]
 
 #: Least share of the sessions' joint range that each session's own range must cover
 #: when sessions are compared on a label's values: label bins outside a session's range
@@ -92,6 +92,20 @@ def label_unit(session: Session, name: str, default: str = "label units") -> str
     Session files written before units were stored give ``default``.
     """
     return (session.meta.get("label_units") or {}).get(name, default)
+
+
+def describe_labels(session: Session) -> str:
+    """``"direction (discrete), position (continuous, cm; normalised: range)"``: each
+    label's kind, and the unit and normalisation of continuous labels."""
+    parts = []
+    for name, kind in sorted(session.meta["label_types"].items()):
+        details = [kind]
+        if kind == "continuous" and "label_units" in session.meta:
+            method = (session.meta.get("label_normalization") or {}).get(name)
+            details.append(f"{method['unit']}; normalised: {method['method']}" if method
+                           else label_unit(session, name))
+        parts.append(f"{name} ({', '.join(details)})")
+    return ", ".join(parts)
 
 
 def _span(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -324,3 +324,27 @@ def test_reports_warn_about_a_sorted_by_class_session_and_not_a_good_split(tmp_p
     both = _render_warning_cell(tmp_path, "overview.ipynb", {
         "sessions": [["good", "s1"], ["sorted", "s1"]], "results": "results"})
     assert title in both and "in 1 session(s)" in both and "good/s1" not in both
+
+
+def test_sessions_table_gives_kinds_units_normalisation_and_split_warnings(tmp_path):
+    import pandas as pd
+
+    from cebra_pipe.pipeline import aggregate
+
+    results = _results(tmp_path, "sorted", sorted_by_class=True)
+    session = results / "sessions" / "sorted" / "s1.npz"
+    assert labels.describe_labels(load_session(session)) == (
+        "direction (discrete), position (continuous, m)")
+    out = tmp_path / "sessions.tsv"
+    assert aggregate.cli(["--kind", "sessions", "--inputs", str(session), "--splits",
+                          str(results / "splits" / "sorted" / "s1.npz"), "--out", str(out),
+                          "--provenance", str(tmp_path / "p.json")]) == 0
+    row = pd.read_csv(out, sep="\t").iloc[0]
+    assert row["split_warnings"] == 1 and row["labels"].startswith("direction (discrete)")
+    spec = {**LABELS, "position": {**LABELS["position"], "normalize": "zscore"}}
+    status, normalised, _ = _ingest(tmp_path, {"neural_file": str(_npz(tmp_path / "z.npz"))},
+                                    spec)
+    assert status == 0
+    assert labels.describe_labels(load_session(normalised)) == (
+        "direction (discrete), position (continuous, m; normalised: zscore)")
+
