@@ -35,6 +35,7 @@ from cebra_pipe.data._formats import (
 
 __all__ = [
     "load_data",
+    "load",
     "SUPPORTED_SUFFIXES",
     "LoadError",
     "UnsupportedFormatError",
@@ -65,7 +66,7 @@ def load_data(
     The format is chosen by suffix:
 
     - ``.npy``; ``.npz`` (``key`` = array name);
-    - ``.h5``/``.hdf5``/``.hdf``/``.hd5``: plain datasets (``key`` = path such as
+    - ``.h5``/``.hdf5``/``.hdf``/``.hd5``/``.h``: plain datasets (``key`` = path such as
       ``"group/data"``), pandas objects written with ``DataFrame.to_hdf`` (``key`` =
       the pandas key, ``columns`` = columns to keep), and DeepLabCut output
       (``columns`` = bodypart names; returns x, y per bodypart, see below);
@@ -73,7 +74,7 @@ def load_data(
       names joined by '/'), read with ``torch.load(weights_only=True)``;
     - ``.csv`` (the first row is a header unless it is all numbers; separated by commas,
       semicolons, tabs or '|', detected; decimal commas in files not separated by
-      commas; a ragged table is refused); ``.xls``/``.xlsx``
+      commas; a ragged table is refused); ``.xls``/``.xlsx``/``.xlsm``
       (``key`` = sheet name; ``.xls`` needs ``xlrd``); ``.parquet`` (``columns``);
     - ``.jl``/``.joblib`` (joblib) and ``.pkl``/``.p`` (pickle), only with
       ``allow_pickle=True``: an array, a DataFrame, or a (nested) dict or list of them
@@ -157,6 +158,10 @@ def load_data(
     return as_numeric(data, request)
 
 
+#: The reference's name for :func:`load_data` (``cebra.data.load.load``).
+load = load_data
+
+
 def _check_path(path: Path, where: str) -> None:
     """Raise the error that says what is at ``path`` when it is not a readable file."""
     try:
@@ -200,7 +205,7 @@ def _check_bin_size(bin_size: float | None, suffix: str, where: str) -> float | 
 def _check_threshold(threshold: float | None, suffix: str, where: str) -> float | None:
     if threshold is None:
         return None
-    if suffix not in {".h5", ".hdf5", ".hdf", ".hd5"}:
+    if suffix not in {".h5", ".hdf5", ".hdf", ".hd5", ".h"}:
         raise LoadError(f"Cannot load {where}: likelihood_threshold= only applies to "
                         "DeepLabCut .h5 output.")
     if not (isinstance(threshold, (int, float)) and 0 <= threshold <= 1):

@@ -122,6 +122,7 @@ WRITERS: dict[str, Callable[[Path], tuple[str, dict[str, Any]]]] = {
     "h5-dataset": lambda d: (_write_h5(d / "x.h5"), ("x.h5", {"key": "group/neural"}))[1],
     "hdf5-leading-slash": lambda d: (_write_h5(d / "x.hdf5"),
                                      ("x.hdf5", {"key": "/group/neural"}))[1],
+    "h-dataset": lambda d: (_write_h5(d / "x.h"), ("x.h", {"key": "group/neural"}))[1],
     "hdf-pandas-fixed": lambda d: (_frame().to_hdf(d / "x.hdf", key="df"), ("x.hdf", {}))[1],
     "h5-pandas-table": lambda d: (_frame().to_hdf(d / "x.h5", key="df", format="table"),
                                   ("x.h5", {"key": "df", "columns": COLUMNS}))[1],
@@ -133,6 +134,7 @@ WRITERS: dict[str, Callable[[Path], tuple[str, dict[str, Any]]]] = {
     "csv-index": lambda d: (_frame().to_csv(d / "x.csv"), ("x.csv", {"columns": COLUMNS}))[1],
     "csv-numbers": lambda d: (np.savetxt(d / "x.csv", DATA, delimiter=","), ("x.csv", {}))[1],
     "xlsx": lambda d: (_write_excel(d / "x.xlsx"), ("x.xlsx", {"key": "neural"}))[1],
+    "xlsm": lambda d: (_write_excel(d / "x.xlsm"), ("x.xlsm", {"key": "neural"}))[1],
     "jl": lambda d: (joblib.dump({"neural": DATA, "other": OTHER}, d / "x.jl"),
                      ("x.jl", {"key": "neural", "allow_pickle": True}))[1],
     "pkl-nested": lambda d: (_pickle({"s1": {"neural": DATA}, "s2": {"neural": OTHER}},
@@ -210,7 +212,8 @@ def test_mat_v73_is_transposed_back(tmp_path):
 
 
 def test_every_suffix_has_a_round_trip():
-    tested = {".npy", ".npz", ".h5", ".hdf5", ".hdf", ".pt", ".pth", ".csv", ".xlsx", ".jl",
+    tested = {".npy", ".npz", ".h5", ".hdf5", ".hdf", ".h", ".pt", ".pth", ".csv", ".xlsx",
+              ".xlsm", ".jl",
               ".pkl", ".p", ".mat", ".parquet", ".nwb"}
     # .hd5 shares the HDF5 reader, .joblib the joblib one; .xls needs xlrd (tested by
     # dispatch below)
