@@ -2,7 +2,7 @@
 
 Steps (in workflow order): ``ingest``, ``split``, ``train-single``, ``train-multi``,
 ``consistency-runs``, ``consistency-datasets``, ``decode``, ``controls``, ``hypotheses-session``,
-``hypotheses``, ``attribution``, ``figures``,
+``hypotheses``, ``attribution``, ``join-cohort``, ``figures``,
 ``aggregate``, ``report``. Each module has ``main(argv)`` (raises on bad input) and
 ``cli(argv)`` (prints one error line and returns an exit status).
 """
@@ -19,6 +19,7 @@ STEPS: dict[str, str] = {
     "decode": "cebra_pipe.pipeline.decode",
     "controls": "cebra_pipe.pipeline.controls",
     "attribution": "cebra_pipe.pipeline.attribution",
+    "join-cohort": "cebra_pipe.pipeline.cohort",
     "hypotheses-session": "cebra_pipe.pipeline.hypotheses",
     "hypotheses": "cebra_pipe.pipeline.hypotheses",
     "figures": "cebra_pipe.pipeline.figures",
