@@ -1,45 +1,46 @@
-"""Decoding quality and consistency of cebra_pipe's CEBRA-Behavior vs the reference.
+"""Decoding quality of cebra_pipe against the reference CEBRA 0.6.1, seed for seed.
 
-Speed only counts at equal quality. This benchmark fits the CEBRA paper's rat set-up
-(``offset10-model``, 3 output dims, temperature 1, lr 3e-4, batch 512, 10 time
-offsets, ``conditional="time_delta"``, cosine distance) with both libraries on the
-same arrays and scores them identically:
+Speed only counts at equal quality, and single seeds swing by 2-3 cm, so this benchmark
+fits many seeds of both libraries side by side and compares medians with a bootstrap
+interval of their ratio.
 
-* **data**: the first 80 % in time trains, the last 20 % is held out. Datasets:
-  ``synthetic`` (``cebra_pipe.datasets`` ``synthetic-linear-track``, rat1, 120 cells,
-  10,000 bins) and ``achilles`` (the real rat in
-  ``../shared/data/real/rat_hippocampus_achilles``, 10,178 bins x 120 units). Labels
-  are the continuous ``[position, right, left]``.
-* **decoding**: a kNN regressor (36 neighbours, cosine metric, scikit-learn, run in
-  the parent so both libraries share one decoder) maps the train embedding to
-  position; the score is the median absolute error on the held-out 20 % (metres).
-  ``shuffled`` is the same decoder fitted on time-permuted train positions: chance.
-* **consistency**: for each ordered pair of seeds, a linear regression maps one seed's
-  held-out embedding onto the other's; the score is its variance-weighted R^2, and
-  the table shows the mean over pairs.
+* **set-up** (the CEBRA paper's rat hippocampus one, identical for both libraries):
+  ``offset10-model``, 3 output dims, temperature 1, lr 3e-4, batch 512, 10 time
+  offsets, cosine distance, 5000 steps. Modes: ``behavior`` (CEBRA-Behavior,
+  ``conditional="time_delta"`` on the continuous ``[position, right, left]`` labels)
+  and ``time`` (CEBRA-Time, ``conditional="time"``, no labels).
+* **data**: the real rats ``achilles`` (10,178 bins x 120 units) and ``buddy``
+  (6,577 x 48) from ``../shared/data/real``; ``synthetic`` (cebra_pipe's linear track)
+  for ``--quick``. The first 80 % in time trains, the last 20 % is held out.
+* **decoding**: a kNN regressor (36 neighbours, cosine metric, scikit-learn, run in the
+  parent so both libraries share one decoder) maps the train embedding to position;
+  the score is the median absolute error on the held-out 20 % (cm). ``chance`` is the
+  same decoder fitted on time-permuted train positions.
+* **comparison** per (mode, rat): each library's median over seeds, the ratio
+  ours / reference and its bootstrap 95 % interval (percentile, 10,000 resamples of
+  the seeds, drawn within each library), and whether the interval lies above or below
+  1.0 (a difference) and 1.05 (the 5 % target).
 
-Each (library, dataset, seed) fit runs in its own process: the reference with
-``--reference-python`` (an environment with ``cebra==0.6.1``; cebra_pipe never imports
-it), cebra_pipe with this interpreter. Both load the same ``.npz`` written by the
-parent. cebra_pipe gets ``random_state=seed``; the reference has no sampler seeding,
-so its worker seeds ``torch``, ``numpy`` and ``random`` globally.
+Each fit runs in its own process: the reference with ``--reference-python`` (an
+environment with ``cebra==0.6.1``; cebra_pipe never imports it), cebra_pipe with this
+interpreter. Jobs are ordered seed by seed with the two libraries' fits of one
+(mode, rat, seed) next to each other, so with ``--workers 2`` they run at the same
+time and a slow spell of a shared machine hits both.
 
-Parallelism: on the 2-core machine, two single-threaded workers at a time finish the
-quick mode as fast as one 2-thread worker at a time (38 s vs 37 s), while using ~30 %
-less CPU (39 s vs 55 s): a batch of 512 windows is too small for torch's intra-op
-threads to pay off. So the default is ``--workers 2 --threads 1``. ``fit_seconds`` is
-then single-thread wall time with the other core busy, and depends on whatever else
-runs on the machine; ``fit_cpu_seconds`` (process CPU time) is the steadier speed
-measure. The full run (3 seeds x 2 libraries x 2 datasets x 5000 steps) takes about
-an hour on 2 cores, most of it in the reference; ``--quick`` with the reference takes
-about 75 s, without it about 40 s.
+**Cache**: every finished fit appends one JSON line to ``--cache`` (default
+``benchmarks/out/quality/fits.jsonl``), keyed by a hash of everything that determines
+it (library, mode, data fingerprint, seed, steps, estimator and decoder settings,
+:data:`OURS_REVISION` for cebra_pipe), and keeps its held-out embedding next to it.
+An interrupted run resumes where it stopped; runs with other seeds add to the same
+table. Bump :data:`OURS_REVISION` when cebra_pipe's training changes on purpose.
 
 Usage::
 
-    python benchmarks/quality.py --reference-python /work/refenv/bin/python
-    python benchmarks/quality.py --quick            # cebra_pipe only, ~40 s
-    python benchmarks/quality.py --reference-python PY --steps 5000 --seeds 0 1 2 \\
-        --datasets synthetic achilles --json benchmarks/out/quality.json
+    python benchmarks/quality.py --reference-python /work/refvenv/bin/python
+    python benchmarks/quality.py --quick            # cebra_pipe only, synthetic track
+    python benchmarks/quality.py --reference-python PY --modes time --rats achilles \\
+        --seeds 0 1 2 3 4 5 6 7 --markdown benchmarks/out/quality.md
+    python benchmarks/quality.py --report-only      # tables from the cache, no fits
 
 The worker mode (``--worker``) is internal: it imports only numpy, torch and the
 library under test, so it runs in either environment.
@@ -48,50 +49,75 @@ library under test, so it runs in either environment.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-ACHILLES = (REPO.parent / "shared" / "data" / "real" / "rat_hippocampus_achilles"
-            / "rat_hippocampus_achilles.npz")
+REAL_DATA = REPO.parent / "shared" / "data" / "real"
+RATS = ("achilles", "buddy")
+DATASETS = RATS + ("synthetic",)
+MODES = ("behavior", "time")
+LIBRARIES = ("cebra_pipe", "reference")
 TRAIN_FRACTION = 0.8
 KNN_NEIGHBORS = 36
 TARGET_RATIO = 1.05  # ours / reference median error must stay at or below this
-LIBRARIES = ("reference", "cebra_pipe")
-DATASETS = ("synthetic", "achilles")
-# The CEBRA paper's rat hippocampus CEBRA-Behavior set-up; max_iterations comes per run.
+CONFIDENCE = 0.95
+N_RESAMPLES = 10_000
+DEFAULT_CACHE = REPO / "benchmarks" / "out" / "quality" / "fits.jsonl"
+# Part of cebra_pipe's cache keys: bump it when a change to training is meant to move
+# the figures, so that old fits of ours are not mixed with new ones.
+OURS_REVISION = 1
+# The CEBRA paper's rat hippocampus set-up; max_iterations comes per run.
 ESTIMATOR_PARAMS = {"model_architecture": "offset10-model", "batch_size": 512,
                     "learning_rate": 3e-4, "temperature": 1.0, "output_dimension": 3,
-                    "time_offsets": 10, "conditional": "time_delta", "distance": "cosine",
-                    "device": "cpu", "verbose": False}
+                    "time_offsets": 10, "distance": "cosine", "device": "cpu",
+                    "verbose": False}
+CONDITIONALS = {"behavior": "time_delta", "time": "time"}
 
 
 @dataclass(frozen=True)
 class Job:
-    """One fit: which library, on which data file, with which seed."""
+    """One fit: which library, mode, data set and seed, for how many steps."""
 
     library: str
+    mode: str
     dataset: str
     data_path: Path
+    fingerprint: str
     seed: int
     steps: int
-    threads: int
-    out_path: Path
+
+    def settings(self) -> dict:
+        """Everything that determines the fit and its scores (the cache key's input)."""
+        settings = {"library": self.library, "mode": self.mode, "dataset": self.dataset,
+                    "data": self.fingerprint, "seed": self.seed, "steps": self.steps,
+                    "estimator": ESTIMATOR_PARAMS, "conditional": CONDITIONALS[self.mode],
+                    "train_fraction": TRAIN_FRACTION, "knn_neighbors": KNN_NEIGHBORS}
+        if self.library == "cebra_pipe":
+            settings["ours_revision"] = OURS_REVISION
+        return settings
+
+    def key(self) -> str:
+        """Hash of :meth:`settings`: one cache entry per distinct fit."""
+        text = json.dumps(self.settings(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 # -- worker (runs in the library's own interpreter) ------------------------------------------
-def _worker(library: str, data_path: str, seed: int, steps: int, threads: int,
+def _worker(library: str, mode: str, data_path: str, seed: int, steps: int, threads: int,
             out_path: str) -> None:
     """Fit one model on the train split and save train/test embeddings and the loss.
 
@@ -117,9 +143,13 @@ def _worker(library: str, data_path: str, seed: int, steps: int, threads: int,
         raise ValueError(f"library must be one of {LIBRARIES}, got {library!r}.")
     with np.load(data_path) as data:
         neural, labels, split = data["neural"], data["continuous"], int(data["split"])
-    model = cebra.CEBRA(max_iterations=steps, **ESTIMATOR_PARAMS, **seeding)
+    model = cebra.CEBRA(max_iterations=steps, conditional=CONDITIONALS[mode],
+                        **ESTIMATOR_PARAMS, **seeding)
     start, cpu_start = time.perf_counter(), time.process_time()
-    model.fit(neural[:split], labels[:split])
+    if mode == "behavior":
+        model.fit(neural[:split], labels[:split])
+    else:
+        model.fit(neural[:split])
     fit_seconds = time.perf_counter() - start
     # CPU time is the fairer speed measure when other processes share the cores.
     fit_cpu_seconds = time.process_time() - cpu_start
@@ -146,34 +176,67 @@ def synthetic_arrays(duration: float = 250.0) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(recording.continuous, dtype=np.float32))
 
 
-def achilles_arrays(path: Path = ACHILLES) -> tuple[np.ndarray, np.ndarray]:
-    """The real rat 'achilles' recording.
+def rat_arrays(rat: str, root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A real rat's recording from ``root/rat_hippocampus_<rat>/`` (default :data:`REAL_DATA`).
 
     Returns
     -------
-    neural : (10178, 120) float32 spike counts
-    continuous : (10178, 3) float32 ``[position, right, left]``
+    neural : (time, neurons) float32 spike counts
+    continuous : (time, 3) float32 ``[position (m), right, left]``
     """
+    path = Path(root or REAL_DATA) / f"rat_hippocampus_{rat}" / f"rat_hippocampus_{rat}.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"achilles recording not found at {path}")
+        raise FileNotFoundError(f"recording of rat {rat!r} not found at {path}")
     with np.load(path) as data:
         return (np.asarray(data["neural"], dtype=np.float32),
                 np.asarray(data["continuous"], dtype=np.float32))
 
 
 def write_dataset(directory: Path, name: str, neural: np.ndarray,
-                  continuous: np.ndarray) -> Path:
+                  continuous: np.ndarray) -> tuple[Path, str]:
     """Save the arrays and the 80/20 split point for the workers.
 
     Parameters
     ----------
     neural : (time, neurons)
     continuous : (time, 3) ``[position, right, left]``
+
+    Returns
+    -------
+    The file's path and a fingerprint of its contents (part of the cache keys).
     """
-    path = directory / f"{name}.npz"
     split = round(TRAIN_FRACTION * len(neural))
-    np.savez(path, neural=neural, continuous=continuous, split=np.int64(split))
-    return path
+    digest = hashlib.sha256()
+    for array in (neural, continuous, np.int64(split)):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    fingerprint = digest.hexdigest()[:16]
+    path = directory / f"{name}-{fingerprint}.npz"
+    if not path.is_file():
+        _atomic_savez(path, neural=neural, continuous=continuous, split=np.int64(split))
+    return path, fingerprint
+
+
+def prepare_data(directory: Path, datasets: tuple[str, ...],
+                 synthetic_duration: float) -> dict[str, tuple[Path, str]]:
+    """Write each data set once; every worker loads the same file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    prepared = {}
+    for name in datasets:
+        if name == "synthetic":
+            arrays = synthetic_arrays(synthetic_duration)
+        elif name in RATS:
+            arrays = rat_arrays(name)
+        else:
+            raise ValueError(f"unknown dataset {name!r}; choose from {DATASETS}.")
+        prepared[name] = write_dataset(directory, name, *arrays)
+    return prepared
+
+
+def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez to a temporary name, then rename: no half-written file on interrupt."""
+    tmp = path.with_name(path.name + ".part.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -221,188 +284,350 @@ def pairwise_consistency(embeddings: list[np.ndarray]) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-# -- orchestration ---------------------------------------------------------------------------
-def _python_for(library: str, reference_python: str | None) -> str:
-    return reference_python if library == "reference" else sys.executable
+def ratio_interval(ours: np.ndarray, reference: np.ndarray, *, confidence: float = CONFIDENCE,
+                   n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """Ratio of medians ours / reference with a bootstrap percentile interval.
 
-
-def run_job(job: Job, python: str) -> dict:
-    """Run one worker process and load what it saved."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(job.threads),
-           "MKL_NUM_THREADS": str(job.threads)}
-    if job.library == "cebra_pipe":
-        # Import the working tree's cebra_pipe, installed or not.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    else:
-        env.pop("PYTHONPATH", None)  # keep the reference's interpreter clean
-    command = [python, str(Path(__file__).resolve()), "--worker", job.library,
-               str(job.data_path), str(job.seed), str(job.steps), str(job.threads),
-               str(job.out_path)]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env,
-                          cwd=REPO)
-    if done.returncode != 0:
-        raise RuntimeError(f"{job.library} worker on {job.dataset} (seed {job.seed}) failed "
-                           f"with exit code {done.returncode}:\n{done.stderr[-3000:]}")
-    with np.load(job.out_path) as out:
-        return {key: out[key] for key in out.files}
-
-
-def summarize(dataset: str, library: str, jobs: list[Job], results: list[dict],
-              data_path: Path) -> dict:
-    """One table row: decoding per seed and its median, consistency, fit time."""
-    with np.load(data_path) as data:
-        position, split = data["continuous"][:, 0], int(data["split"])
-    errors = [decode_error(r["train"], position[:split], r["test"], position[split:])
-              for r in results]
-    chance = [shuffled_error(r["train"], position[:split], r["test"], position[split:],
-                             seed=job.seed) for job, r in zip(jobs, results)]
-    seconds = [float(r["fit_seconds"]) for r in results]
-    cpu_seconds = [float(r.get("fit_cpu_seconds", np.nan)) for r in results]
-    return {"benchmark": "quality", "dataset": dataset, "library": library,
-            "steps": jobs[0].steps, "threads": jobs[0].threads,
-            "seeds": [job.seed for job in jobs],
-            "n_train": split, "n_test": len(position) - split,
-            "median_abs_error": statistics.median(errors),
-            "median_abs_error_per_seed": errors,
-            "shuffled_median_abs_error": statistics.median(chance),
-            "consistency": pairwise_consistency([r["test"] for r in results]),
-            "fit_seconds": statistics.median(seconds), "fit_seconds_per_seed": seconds,
-            "fit_cpu_seconds": statistics.median(cpu_seconds),
-            "final_loss_per_seed": [float(np.mean(r["loss"][-100:])) for r in results]}
-
-
-def add_ratios(rows: list[dict]) -> None:
-    """Add ``ratio_to_reference`` (ours / reference median error) to cebra_pipe rows."""
-    reference = {r["dataset"]: r for r in rows if r["library"] == "reference"}
-    for row in rows:
-        if row["library"] == "cebra_pipe" and row["dataset"] in reference:
-            ratio = row["median_abs_error"] / reference[row["dataset"]]["median_abs_error"]
-            row["ratio_to_reference"] = ratio
-            row["within_target"] = bool(ratio <= TARGET_RATIO)
-
-
-def prepare_data(directory: Path, datasets: tuple[str, ...],
-                 synthetic_duration: float) -> dict[str, Path]:
-    """Write each dataset's arrays once; every worker loads the same file."""
-    paths = {}
-    for name in datasets:
-        if name == "synthetic":
-            arrays = synthetic_arrays(synthetic_duration)
-        elif name == "achilles":
-            arrays = achilles_arrays()
-        else:
-            raise ValueError(f"unknown dataset {name!r}; choose from {DATASETS}.")
-        paths[name] = write_dataset(directory, name, *arrays)
-    return paths
-
-
-def run(reference_python: str | None, quick: bool, *, steps: int | None = None,
-        seeds: list[int] | None = None, datasets: tuple[str, ...] | None = None,
-        workers: int = 2, threads: int = 1, synthetic_duration: float | None = None,
-        keep: Path | None = None, log=print) -> list[dict]:
-    """Fit, decode and compare; one row per (dataset, library).
+    The seeds of each library are resampled independently (they are different fits),
+    with scipy's bootstrap under a fixed seed, so the interval is reproducible.
 
     Parameters
     ----------
-    reference_python : interpreter with ``cebra==0.6.1``; ``None`` runs cebra_pipe only
-    quick : 500 steps, seeds 0 and 1, synthetic track only, 100 s (4,000 bins) of it
-    steps, seeds, datasets, synthetic_duration : override the mode's defaults
-    workers : fits run at once; threads : torch threads per fit
-    keep : directory to keep the data and each fit's embeddings and loss curve in
-        (default: a temporary directory, removed afterwards)
+    ours, reference : (n_seeds,) per-seed errors of each library, n >= 2 each
 
     Returns
     -------
-    rows with ``benchmark="quality"``, ``dataset``, ``library``, ``seeds``,
-    ``median_abs_error`` (m, median over seeds) and ``median_abs_error_per_seed``,
-    ``shuffled_median_abs_error``, ``consistency``, ``fit_seconds`` (median), and for
-    cebra_pipe with a reference ``ratio_to_reference`` and ``within_target``.
+    ratio, low, high
     """
-    steps = steps or (500 if quick else 5000)
-    seeds = list(seeds) if seeds is not None else ([0, 1] if quick else [0, 1, 2])
-    datasets = tuple(datasets or (("synthetic",) if quick else DATASETS))
-    synthetic_duration = synthetic_duration or (100.0 if quick else 250.0)
-    libraries = [lib for lib in LIBRARIES if lib != "reference" or reference_python]
-    with tempfile.TemporaryDirectory(prefix="cebra_quality_") as scratch:
-        tmp = Path(keep) if keep else Path(scratch)
-        tmp.mkdir(parents=True, exist_ok=True)
-        paths = prepare_data(Path(tmp), datasets, synthetic_duration)
-        jobs = [Job(lib, name, paths[name], seed, steps, threads,
-                    Path(tmp) / f"{name}-{lib}-{seed}.out.npz")
-                for name in datasets for lib in libraries for seed in seeds]
-        start = time.perf_counter()
-        def one(job: Job) -> dict:
-            result = run_job(job, _python_for(job.library, reference_python))
-            log(f"# {job.dataset} {job.library} seed {job.seed}: fit "
-                f"{float(result['fit_seconds']):.1f} s", flush=True)
-            return result
+    from scipy import stats
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(one, jobs))
-        log(f"# {len(jobs)} fits of {steps} steps in {time.perf_counter() - start:.1f} s "
-            f"({workers} at a time, {threads} thread(s) each)")
-        rows = []
-        for name, lib in itertools.product(datasets, libraries):
-            picked = [(j, r) for j, r in zip(jobs, results) if (j.dataset, j.library) == (name, lib)]
-            rows.append(summarize(name, lib, [j for j, _ in picked], [r for _, r in picked],
-                                  paths[name]))
-    add_ratios(rows)
+    ours, reference = np.asarray(ours, float), np.asarray(reference, float)
+    if min(len(ours), len(reference)) < 2:
+        raise ValueError(f"a bootstrap interval needs >= 2 seeds per library, got "
+                         f"{len(ours)} (cebra_pipe) and {len(reference)} (reference).")
+
+    def ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.median(a, axis=axis) / np.median(b, axis=axis)
+
+    result = stats.bootstrap((ours, reference), ratio, n_resamples=n_resamples,
+                             confidence_level=confidence, method="percentile",
+                             paired=False, vectorized=True,
+                             random_state=np.random.default_rng(seed))
+    return (float(ratio(ours, reference)), float(result.confidence_interval.low),
+            float(result.confidence_interval.high))
+
+
+# -- cache -----------------------------------------------------------------------------------
+class FitCache:
+    """One JSON line per finished fit, plus its embeddings in ``<cache>.d/<key>.npz``.
+
+    A line is appended only after its embeddings are on disk, so an interrupted run
+    leaves at most a truncated last line, which :meth:`load` skips (that fit reruns).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.embeddings = self.path.with_name(self.path.name + ".d")
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[str, dict]:
+        """Finished fits by key (the last line wins if a key repeats)."""
+        records = {}
+        if not self.path.is_file():
+            return records
+        with open(self.path) as fh:
+            for number, line in enumerate(fh, 1):
+                try:
+                    record = json.loads(line)
+                    records[record["key"]] = record
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    print(f"# {self.path}:{number}: skipping an unreadable line (an "
+                          f"interrupted write?); that fit reruns", file=sys.stderr)
+        return records
+
+    def add(self, record: dict, train: np.ndarray, test: np.ndarray) -> None:
+        """Store one fit: embeddings first, then its line."""
+        self.embeddings.mkdir(parents=True, exist_ok=True)
+        _atomic_savez(self.embeddings / f"{record['key']}.npz", train=train, test=test)
+        with self._lock, open(self.path, "a") as fh:
+            # After an interrupted write the file ends mid-line: start a fresh one.
+            lead = "\n" if fh.tell() > 0 and not self._ends_with_newline() else ""
+            fh.write(lead + json.dumps(record, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+
+    def test_embedding(self, key: str) -> np.ndarray | None:
+        """The held-out embedding of a fit, (n_test, dims), or None if not kept."""
+        path = self.embeddings / f"{key}.npz"
+        if not path.is_file():
+            return None
+        with np.load(path) as data:
+            return data["test"]
+
+
+# -- orchestration ---------------------------------------------------------------------------
+def plan(modes: tuple[str, ...], datasets: tuple[str, ...], seeds: list[int],
+         libraries: tuple[str, ...], prepared: dict[str, tuple[Path, str]],
+         steps: int) -> list[Job]:
+    """All jobs, seed by seed; the libraries' fits of one (mode, data, seed) adjacent."""
+    return [Job(lib, mode, name, *prepared[name], seed, steps)
+            for seed in seeds for mode in modes for name in datasets for lib in libraries]
+
+
+def score(job: Job, result: dict, threads: int) -> dict:
+    """The cache record of one fit: its settings, scores (cm) and cost."""
+    with np.load(job.data_path) as data:
+        position, split = data["continuous"][:, 0], int(data["split"])
+    train_pos, test_pos = position[:split], position[split:]
+    return {"key": job.key(), **job.settings(), "threads": threads,
+            "error_cm": 100 * decode_error(result["train"], train_pos, result["test"], test_pos),
+            "chance_cm": 100 * shuffled_error(result["train"], train_pos, result["test"],
+                                              test_pos, seed=job.seed),
+            "final_loss": float(np.mean(result["loss"][-100:])),
+            "fit_seconds": float(result["fit_seconds"]),
+            "fit_cpu_seconds": float(result["fit_cpu_seconds"]),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def run_job(job: Job, python: str, threads: int, scratch: Path, ours_root: Path = REPO) -> dict:
+    """Run one worker process and load what it saved.
+
+    ``ours_root`` is the directory whose ``cebra_pipe`` the worker imports (a frozen copy
+    keeps a long run's code fixed while the working tree changes).
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if job.library == "cebra_pipe":
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ours_root),
+                                                          env.get("PYTHONPATH")]))
+    else:
+        env.pop("PYTHONPATH", None)  # keep the reference's interpreter clean
+    out_path = scratch / f"{job.key()}.out.npz"
+    command = [python, str(Path(__file__).resolve()), "--worker", job.library, job.mode,
+               str(job.data_path), str(job.seed), str(job.steps), str(threads),
+               str(out_path)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env,
+                          cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"{job.library} {job.mode} worker on {job.dataset} (seed "
+                           f"{job.seed}) failed with exit code {done.returncode}:\n"
+                           f"{done.stderr[-3000:]}")
+    with np.load(out_path) as out:
+        result = {key: out[key] for key in out.files}
+    out_path.unlink()
+    return result
+
+
+def run(reference_python: str | None, *, modes: tuple[str, ...] = MODES,
+        datasets: tuple[str, ...] = RATS, seeds: tuple[int, ...] = tuple(range(8)),
+        steps: int = 5000, cache: Path = DEFAULT_CACHE, workers: int = 2, threads: int = 1,
+        synthetic_duration: float = 250.0, ours_root: Path = REPO,
+        log: Callable[..., None] = print) -> list[dict]:
+    """Fit whatever the cache lacks, then return the cached records of these jobs.
+
+    Parameters
+    ----------
+    reference_python : interpreter with ``cebra==0.6.1``; ``None`` fits cebra_pipe only
+        (cached reference fits of the same settings are still returned)
+    modes, datasets, seeds, steps : the grid of fits
+    cache : JSON-lines file of finished fits (see :class:`FitCache`)
+    workers : fits run at once; threads : torch threads per fit
+    ours_root : directory whose ``cebra_pipe`` is fitted (recorded as ``ours_root``)
+
+    Returns
+    -------
+    One record per finished (library, mode, dataset, seed), errors in cm.
+    """
+    for name, chosen, allowed in (("mode", modes, MODES), ("dataset", datasets, DATASETS)):
+        unknown = sorted(set(chosen) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown {name}(s) {unknown}; choose from {allowed}.")
+    store = FitCache(cache)
+    prepared = prepare_data(store.path.parent / "data", tuple(datasets), synthetic_duration)
+    jobs = plan(tuple(modes), tuple(datasets), list(seeds), LIBRARIES, prepared, steps)
+    done = store.load()
+    todo = [job for job in jobs if job.key() not in done
+            and (job.library != "reference" or reference_python)]
+    log(f"# {len(jobs) - len(todo)} of {len(jobs)} fits cached; {len(todo)} to run "
+        f"({workers} at a time, {threads} thread(s) each)", flush=True)
+
+    def one(job: Job) -> None:
+        python = reference_python if job.library == "reference" else sys.executable
+        with tempfile.TemporaryDirectory(prefix="cebra_quality_") as scratch:
+            result = run_job(job, python, threads, Path(scratch), ours_root)
+        record = score(job, result, threads)
+        if job.library == "cebra_pipe":
+            record["ours_root"] = str(ours_root)
+        store.add(record, result["train"], result["test"])
+        log(f"# {job.mode} {job.dataset} {job.library} seed {job.seed}: "
+            f"{record['error_cm']:.2f} cm, fit {record['fit_seconds']:.0f} s "
+            f"({record['fit_cpu_seconds']:.0f} CPU s)", flush=True)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, todo))
+    done = store.load()
+    return [done[job.key()] for job in jobs if job.key() in done]
+
+
+# -- summary ---------------------------------------------------------------------------------
+def summarize(records: list[dict], cache: FitCache | None = None) -> list[dict]:
+    """One row per (mode, dataset): both libraries' medians and the ratio's interval.
+
+    Parameters
+    ----------
+    records : cache records (``library``, ``mode``, ``dataset``, ``seed``, ``error_cm``,
+        ``chance_cm``, ``fit_cpu_seconds``, ``key``)
+    cache : where to find held-out embeddings for the consistency across seeds
+
+    Returns
+    -------
+    rows with ``mode``, ``dataset``, per library ``seeds_<lib>``, ``median_cm_<lib>``,
+    ``errors_cm_<lib>``, ``chance_cm_<lib>``, ``cpu_s_<lib>``, ``consistency_<lib>``, and
+    ``ratio``, ``ci_low``, ``ci_high`` (NaN below 2 seeds a library), ``verdict``.
+    """
+    rows = []
+    for mode, dataset in dict.fromkeys((r["mode"], r["dataset"]) for r in records):
+        row = {"mode": mode, "dataset": dataset}
+        for lib in LIBRARIES:
+            picked = sorted((r for r in records if (r["mode"], r["dataset"], r["library"])
+                             == (mode, dataset, lib)), key=lambda r: r["seed"])
+            errors = [r["error_cm"] for r in picked]
+            row[f"seeds_{lib}"] = [r["seed"] for r in picked]
+            row[f"errors_cm_{lib}"] = errors
+            row[f"median_cm_{lib}"] = float(np.median(errors)) if errors else float("nan")
+            row[f"chance_cm_{lib}"] = (float(np.median([r["chance_cm"] for r in picked]))
+                                       if picked else float("nan"))
+            row[f"cpu_s_{lib}"] = (float(np.median([r["fit_cpu_seconds"] for r in picked]))
+                                   if picked else float("nan"))
+            embeddings = [cache.test_embedding(r["key"]) for r in picked] if cache else []
+            row[f"consistency_{lib}"] = pairwise_consistency(
+                [e for e in embeddings if e is not None])
+        ours, ref = row["errors_cm_cebra_pipe"], row["errors_cm_reference"]
+        if min(len(ours), len(ref)) >= 2:
+            row["ratio"], row["ci_low"], row["ci_high"] = ratio_interval(ours, ref)
+        else:
+            row["ratio"] = (row["median_cm_cebra_pipe"] / row["median_cm_reference"]
+                            if ours and ref else float("nan"))
+            row["ci_low"] = row["ci_high"] = float("nan")
+        row["verdict"] = verdict(row["ci_low"], row["ci_high"])
+        rows.append(row)
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """Plain-text table per dataset; errors in cm."""
+def verdict(low: float, high: float) -> str:
+    """What the ratio's interval says about ours / reference."""
+    if np.isnan(low) or np.isnan(high):
+        return "too few seeds"
+    if low > TARGET_RATIO:
+        return f"worse by > {100 * (TARGET_RATIO - 1):.0f} %"
+    if low > 1.0:
+        return (f"worse, within {100 * (TARGET_RATIO - 1):.0f} %" if high <= TARGET_RATIO
+                else "worse; 5 % not excluded")
+    if high < 1.0:
+        return "better"
+    if high <= TARGET_RATIO:
+        return f"no difference; within {100 * (TARGET_RATIO - 1):.0f} %"
+    return f"no difference seen; > {100 * (TARGET_RATIO - 1):.0f} % not excluded"
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The README's table: medians (cm), ratio and its 95 % interval, seeds per library."""
+    lines = ["| mode | rat | seeds ours / ref | cebra_pipe median cm | reference median cm "
+             "| ratio | 95 % CI | CI excludes 1.0 | CI excludes 1.05 | verdict "
+             "| chance cm | consistency ours / ref | CPU s per fit ours / ref |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        low, high = r["ci_low"], r["ci_high"]
+        known = not (np.isnan(low) or np.isnan(high))
+        excludes_1 = ("n/a" if not known else "yes" if (low > 1.0 or high < 1.0) else "no")
+        excludes_t = ("n/a" if not known
+                      else "yes" if (low > TARGET_RATIO or high < TARGET_RATIO) else "no")
+        lines.append(
+            f"| {r['mode']} | {r['dataset']} | {len(r['seeds_cebra_pipe'])} / "
+            f"{len(r['seeds_reference'])} | {_fmt(r['median_cm_cebra_pipe'])} | "
+            f"{_fmt(r['median_cm_reference'])} | {_fmt(r['ratio'], 3)} | "
+            f"{_fmt(low, 3)}-{_fmt(high, 3)} | {excludes_1} | {excludes_t} | {r['verdict']} | "
+            f"{_fmt(r['chance_cm_cebra_pipe'], 1)} | {_fmt(r['consistency_cebra_pipe'], 3)} / "
+            f"{_fmt(r['consistency_reference'], 3)} | {_fmt(r['cpu_s_cebra_pipe'], 0)} / "
+            f"{_fmt(r['cpu_s_reference'], 0)} |")
+    return "\n".join(lines)
+
+
+def per_seed_table(rows: list[dict]) -> str:
+    """Plain text: every seed's error (cm) per (mode, rat, library)."""
     lines = []
-    for name in dict.fromkeys(r["dataset"] for r in rows):
-        lines.append(f"\n== {name} (kNN {KNN_NEIGHBORS}, cosine; median |error| on the "
-                     f"held-out 20 %, cm) ==")
-        lines.append(f"{'library':<11}{'seeds':>8}{'median':>8}{'per seed':>22}{'ratio':>7}"
-                     f"{'shuffled':>9}{'consist.':>9}{'loss':>7}{'fit s':>8}{'cpu s':>8}")
-        for r in (r for r in rows if r["dataset"] == name):
-            per_seed = " ".join(f"{100 * e:.1f}" for e in r["median_abs_error_per_seed"])
-            ratio = f"{r['ratio_to_reference']:.3f}" if "ratio_to_reference" in r else "-"
-            lines.append(
-                f"{r['library']:<11}{','.join(map(str, r['seeds'])):>8}"
-                f"{100 * r['median_abs_error']:>8.2f}{per_seed:>22}{ratio:>7}"
-                f"{100 * r['shuffled_median_abs_error']:>9.1f}{r['consistency']:>9.3f}"
-                f"{statistics.median(r['final_loss_per_seed']):>7.3f}"
-                f"{r['fit_seconds']:>8.1f}{r['fit_cpu_seconds']:>8.1f}")
+    for r in rows:
+        for lib in LIBRARIES:
+            errors = " ".join(f"{s}:{e:.2f}" for s, e in zip(r[f"seeds_{lib}"],
+                                                             r[f"errors_cm_{lib}"]))
+            lines.append(f"{r['mode']:<9}{r['dataset']:<10}{lib:<11}{errors}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
-        lib, data_path, seed, steps, threads, out_path = argv[1:7]
-        _worker(lib, data_path, int(seed), int(steps), int(threads), out_path)
+        lib, mode, data_path, seed, steps, threads, out_path = argv[1:8]
+        _worker(lib, mode, data_path, int(seed), int(steps), int(threads), out_path)
         return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference-python",
-                        help="python of an environment with cebra==0.6.1; omit to run "
-                             "cebra_pipe only")
+                        help="python of an environment with cebra==0.6.1; omit to fit "
+                             "cebra_pipe only (cached reference fits still count)")
     parser.add_argument("--quick", action="store_true",
-                        help="500 steps, 2 seeds, a 4,000-bin synthetic track only")
+                        help="500 steps, seeds 0 1, a 4,000-bin synthetic track only")
     parser.add_argument("--steps", type=int, help="training steps (default 5000; quick 500)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="default 0 1 2 (quick: 0 1)")
-    parser.add_argument("--datasets", nargs="+", choices=DATASETS)
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="default 0-7 (quick: 0 1)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--rats", "--datasets", dest="datasets", nargs="+", choices=DATASETS,
+                        help=f"default {' '.join(RATS)} (quick: synthetic)")
     parser.add_argument("--workers", type=int, default=2, help="fits at once (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
-    parser.add_argument("--json", help="also write the rows as JSON here")
-    parser.add_argument("--keep", type=Path,
-                        help="keep data, embeddings and loss curves in this directory")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help=f"JSON lines of finished fits (default {DEFAULT_CACHE})")
+    parser.add_argument("--ours-root", type=Path, default=REPO,
+                        help="directory holding the cebra_pipe to fit (default: this "
+                             "working tree; a frozen copy keeps a long run's code fixed)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="fit nothing: tables from what the cache holds")
+    parser.add_argument("--markdown", type=Path, help="also write the markdown table here")
+    parser.add_argument("--json", type=Path, help="also write the summary rows here")
     args = parser.parse_args(argv)
-    start = time.perf_counter()
-    rows = run(args.reference_python, args.quick, steps=args.steps, seeds=args.seeds,
-               datasets=tuple(args.datasets) if args.datasets else None,
-               workers=args.workers, threads=args.threads, keep=args.keep)
-    print(format_table(rows))
-    print(f"\ntotal {time.perf_counter() - start:.1f} s; target: cebra_pipe / reference "
-          f"median error <= {TARGET_RATIO}")
+    steps = args.steps or (500 if args.quick else 5000)
+    seeds = args.seeds if args.seeds is not None else ([0, 1] if args.quick else list(range(8)))
+    datasets = tuple(args.datasets or (("synthetic",) if args.quick else RATS))
+    if args.report_only:
+        records = [r for r in FitCache(args.cache).load().values()
+                   if r["steps"] == steps and r["mode"] in args.modes
+                   and r["dataset"] in datasets and r["seed"] in seeds]
+    else:
+        records = run(args.reference_python, modes=tuple(args.modes), datasets=datasets,
+                      seeds=seeds, steps=steps, cache=args.cache, workers=args.workers,
+                      threads=args.threads, synthetic_duration=100.0 if args.quick else 250.0,
+                      ours_root=args.ours_root.resolve())
+    records.sort(key=lambda r: (MODES.index(r["mode"]), DATASETS.index(r["dataset"]),
+                                r["library"], r["seed"]))
+    rows = summarize(records, FitCache(args.cache))
+    table = markdown_table(rows)
+    print(per_seed_table(rows), "", table, sep="\n")
+    print(f"\n{steps} steps; errors are median |position error| on the held-out 20 % (cm); "
+          f"ratio = cebra_pipe / reference median over seeds; target <= {TARGET_RATIO}")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table + "\n")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
