@@ -24,42 +24,9 @@ import sklearn.neighbors
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from cebra_pipe.arrays import check_embedding, to_numpy
+
 __all__ = ["Decoder", "KNNDecoder", "L1LinearRegressor"]
-
-
-def _to_numpy(values: Any) -> np.ndarray:
-    """Return ``values`` as a numpy array; torch tensors are detached and moved to CPU."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values)
-
-
-def _check_embedding(embedding: Any, name: str = "embedding") -> np.ndarray:
-    """Validate an embedding.
-
-    Parameters
-    ----------
-    embedding : (time, dims)
-        Numeric array or torch tensor.
-
-    Returns
-    -------
-    (time, dims) float array.
-    """
-    array = _to_numpy(embedding)
-    if array.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D with shape (time, dims), got shape {array.shape}; "
-            f"reshape a single latent with {name}.reshape(-1, 1)."
-        )
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} is empty (0 samples).")
-    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
-        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
-    array = array.astype(float, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return array
 
 
 def _check_labels(labels: Any, n_samples: int, name: str = "labels") -> np.ndarray:
@@ -74,7 +41,7 @@ def _check_labels(labels: Any, n_samples: int, name: str = "labels") -> np.ndarr
     -------
     (time,) or (time, n_labels) array with its dtype preserved.
     """
-    array = _to_numpy(labels)
+    array = to_numpy(labels)
     if array.ndim not in (1, 2):
         raise ValueError(
             f"{name} must be 1-D (time,) or 2-D (time, n_labels), got shape {array.shape}."
@@ -152,7 +119,7 @@ class KNNDecoder(Decoder):
         X : (time, dims) embedding.
         y : (time,) or (time, n_labels) labels; integer -> classification, float -> regression.
         """
-        embedding = _check_embedding(X, "X (embedding)")
+        embedding = check_embedding(X, "X (embedding)")
         labels = _check_labels(y, len(embedding), "y (labels)")
         if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}.")
@@ -218,7 +185,7 @@ class KNNDecoder(Decoder):
         return float(sklearn.metrics.r2_score(labels, prediction))
 
     def _check_predict_input(self, X: npt.ArrayLike) -> np.ndarray:
-        embedding = _check_embedding(X, "X (embedding)")
+        embedding = check_embedding(X, "X (embedding)")
         if embedding.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X (embedding) has {embedding.shape[1]} dims but the decoder was fitted "
@@ -254,7 +221,7 @@ class L1LinearRegressor(Decoder, RegressorMixin):
         X : (time, dims) embedding.
         y : (time,) or (time, n_labels) continuous labels.
         """
-        embedding = _check_embedding(X, "X (embedding)")
+        embedding = check_embedding(X, "X (embedding)")
         labels = _check_labels(y, len(embedding), "y (labels)").astype(float)
         if (isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real)
                 or not self.alpha >= 0):
@@ -275,7 +242,7 @@ class L1LinearRegressor(Decoder, RegressorMixin):
         (time,) or (time, n_labels) predictions, shaped like the labels given to ``fit``.
         """
         check_is_fitted(self, "estimator_")
-        embedding = _check_embedding(X, "X (embedding)")
+        embedding = check_embedding(X, "X (embedding)")
         if embedding.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X (embedding) has {embedding.shape[1]} dims but the decoder was fitted "

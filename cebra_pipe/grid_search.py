@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from cebra_pipe.io import atomic_write
+from cebra_pipe.arrays import to_numpy
+from cebra_pipe.io import atomic_write, jsonable
 
 __all__ = ["GridSearch", "RESULTS_FILE"]
 
@@ -191,7 +192,7 @@ class GridSearch:
             "fit_seconds": round(fit_seconds, 3),
             "model_file": model_file,
         }
-        return json.loads(json.dumps(_jsonable(row)))  # exactly what a reload gives
+        return json.loads(json.dumps(jsonable(row)))  # exactly what a reload gives
 
     def _settings(self) -> dict:
         return {"valid_fraction": self.valid_fraction, "num_batches": self.num_batches,
@@ -325,12 +326,6 @@ class _Dataset:
         self.neural, self.labels, self.multi = neural, labels, multi
 
 
-def _as_numpy(values: Any) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values)
-
-
 def _num_samples(neural: Any) -> int | list[int]:
     if isinstance(neural, list):
         return [len(x) for x in neural]
@@ -359,13 +354,13 @@ def _check_datasets(datasets: Any) -> dict[str, _Dataset]:
             neural, labels = value, ()
         multi = is_multisession(neural)
         if multi:
-            neural = [_as_numpy(x) for x in neural]
+            neural = [to_numpy(x) for x in neural]
             checked_labels = []
             for j, label in enumerate(labels):
                 if not isinstance(label, (list, tuple)) or len(label) != len(neural):
                     raise ValueError(f"datasets[{name!r}]: X is a list of {len(neural)} sessions, "
                                      f"so label {j} must be a list with one array per session.")
-                checked_labels.append([_as_numpy(y) for y in label])
+                checked_labels.append([to_numpy(y) for y in label])
             for i, x in enumerate(neural):
                 for j, label in enumerate(checked_labels):
                     if len(label[i]) != len(x):
@@ -373,13 +368,13 @@ def _check_datasets(datasets: Any) -> dict[str, _Dataset]:
                                          f"{len(label[i])} samples but X has {len(x)}.")
             prepared[name] = _Dataset(neural, tuple(checked_labels), True)
             continue
-        neural = _as_numpy(neural)
+        neural = to_numpy(neural)
         if neural.ndim != 2:
             raise ValueError(f"datasets[{name!r}]: X must be 2-D (time, neurons), got shape "
                              f"{neural.shape}.")
         checked = []
         for j, label in enumerate(labels):
-            label = _as_numpy(label)
+            label = to_numpy(label)
             if label.ndim == 0 or len(label) != len(neural):
                 raise ValueError(f"datasets[{name!r}]: label {j} has "
                                  f"{'no' if label.ndim == 0 else len(label)} samples but X has "
@@ -461,7 +456,7 @@ def _expand_params(params: Any) -> tuple[list[dict], list[str]]:
             raise type(error)(f"Invalid parameter combination {_describe(combo)}: "
                               f"{error}") from None
         try:
-            _jsonable(combo)
+            jsonable(combo)
         except TypeError as error:
             raise TypeError(f"params must be JSON-like values (numbers, strings, None, "
                             f"lists/tuples of those) to be saved: {error}") from None
@@ -495,18 +490,6 @@ def _model_name(dataset: str, combo: dict, swept: list[str]) -> str:
 
 def _describe(combo: dict) -> str:
     return "{" + ", ".join(f"{k}={v!r}" for k, v in combo.items()) + "}"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"cannot store {value!r} of type {type(value).__name__}")
 
 
 def _hashable(value: Any) -> Any:

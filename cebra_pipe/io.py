@@ -1,4 +1,5 @@
-"""Atomic file writing: outputs are either complete or absent, never half-written."""
+"""Atomic file writing (outputs are either complete or absent, never half-written) and
+values made storable as JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -83,3 +86,17 @@ def _disk_full(folder: Path) -> bool:
         return os.statvfs(folder).f_bavail == 0
     except (AttributeError, OSError):  # no statvfs (Windows), or the folder is gone
         return False
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: dict keys as strings, tuples as lists, numpy
+    scalars as Python numbers; a TypeError names any other object."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot store {value!r} of type {type(value).__name__} as JSON")

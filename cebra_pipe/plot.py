@@ -25,6 +25,8 @@ import numpy.typing as npt
 from matplotlib.axes import Axes
 from sklearn.exceptions import NotFittedError
 
+from cebra_pipe.arrays import check_embedding, to_numpy
+
 __all__ = [
     "CEBRA_COLORMAP",
     "compare_models",
@@ -76,13 +78,6 @@ def _get_cmap(cmap: str | matplotlib.colors.Colormap) -> matplotlib.colors.Color
 # Shared helpers
 # --------------------------------------------------------------------------------------
 
-def _to_numpy(values: Any) -> np.ndarray:
-    """Return ``values`` as a numpy array; torch tensors are detached and moved to CPU."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values)
-
-
 def _new_axes(figsize: tuple[float, float], dpi: int, projection: str | None = None) -> Axes:
     fig = plt.figure(figsize=figsize, dpi=dpi)
     return fig.add_subplot(111, projection=projection)
@@ -107,14 +102,6 @@ def _check_idx_order(idx_order: Sequence[int] | None, n_dims: int) -> tuple[int,
     return order
 
 
-def _check_embedding(embedding: Any) -> np.ndarray:
-    """Return a (time, dims) float array."""
-    array = _to_numpy(embedding)
-    if array.ndim != 2:
-        raise ValueError(f"embedding must be 2-D (time, dims), got shape {array.shape}.")
-    return array.astype(float, copy=False)
-
-
 def _resolve_colors(embedding_labels: Any, n_samples: int) -> tuple[Any, bool]:
     """Interpret ``embedding_labels``.
 
@@ -133,7 +120,7 @@ def _resolve_colors(embedding_labels: Any, n_samples: int) -> tuple[Any, bool]:
             "'time'; pass a colour, 'time', or a 1-D array of len(embedding) values.")
     if isinstance(embedding_labels, tuple) and matplotlib.colors.is_color_like(embedding_labels):
         return embedding_labels, False
-    values = _to_numpy(embedding_labels)
+    values = to_numpy(embedding_labels)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
@@ -165,9 +152,9 @@ def _as_curve(values: Any, name: str) -> np.ndarray:
     """Return a per-step curve as a (steps,) float array (accepts lists of tensors)."""
     if isinstance(values, (list, tuple)):
         # Training loops often log one 0-d tensor per step.
-        values = [_to_numpy(v) for v in values]
+        values = [to_numpy(v) for v in values]
     else:
-        values = _to_numpy(values)
+        values = to_numpy(values)
     try:
         curve = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as error:
@@ -245,7 +232,7 @@ def plot_embedding(
     -------
     The axes.
     """
-    array = _check_embedding(embedding)
+    array = check_embedding(embedding)
     order = _check_idx_order(idx_order, array.shape[1])
     colors, mapped = _resolve_colors(embedding_labels, len(array))
     is_3d = len(order) == 3
@@ -309,7 +296,7 @@ def plot_embedding_interactive(
         raise ImportError(
             "plot_embedding_interactive needs plotly; install it with "
             "`pip install cebra_pipe[interactive]`.") from error
-    array = _check_embedding(embedding)
+    array = check_embedding(embedding)
     order = _check_idx_order(idx_order, array.shape[1])
     colors, mapped = _resolve_colors(embedding_labels, len(array))
     marker: dict[str, Any] = {"size": markersize, "opacity": alpha}
@@ -536,9 +523,9 @@ def plot_consistency(
     -------
     The axes.
     """
-    values = _to_numpy(scores).astype(float)
-    pair_array = _to_numpy(pairs)
-    ids = _to_numpy(datasets)
+    values = to_numpy(scores).astype(float)
+    pair_array = to_numpy(pairs)
+    ids = to_numpy(datasets)
     if values.ndim != 1:
         raise ValueError(f"scores must be 1-D (n_pairs,), got shape {values.shape}.")
     if pair_array.ndim != 2 or pair_array.shape[1] != 2 or len(pair_array) != len(values):
@@ -602,7 +589,7 @@ def plot_overview(
     The figure and its three axes (loss, temperature, embedding).
     """
     _state_dict(model, "plot_overview")  # a clear error for an unfitted model
-    embedding = _check_embedding(model.transform(X))
+    embedding = check_embedding(model.transform(X))
     fig = plt.figure(figsize=figsize, dpi=dpi)
     loss_ax = plot_loss(model, ax=fig.add_subplot(1, 3, 1), **(loss_kwargs or {}))
     temperature_ax = plot_temperature(model, ax=fig.add_subplot(1, 3, 2),

@@ -28,12 +28,16 @@ class Offset:
                              f"got ({left}, {right}).")
         self.left, self.right = int(left), int(right)
 
+    # left_slice / right_slice: the reference's public names (its own tests use them);
+    # cebra_pipe itself cuts windows by index.
     @property
     def left_slice(self) -> slice:
+        """The first ``left`` rows of a window."""
         return slice(0, self.left)
 
     @property
     def right_slice(self) -> slice:
+        """The last ``right`` rows of a window."""
         return slice(-self.right, None)
 
     def __len__(self) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from cebra_pipe.arrays import check_embedding as check_array_embedding
 from cebra_pipe.io import atomic_write
 
 __all__ = ["PipelineError", "run", "json_arg", "sha256_file", "save_npz", "load_npz",
@@ -363,14 +364,12 @@ def legacy_label_types(stored: Any, labels: Mapping[str, np.ndarray]) -> dict[st
 def check_embedding(array: np.ndarray, where: str) -> np.ndarray:
     """``array`` if it is a finite numeric ``(time, dims)`` embedding, else a PipelineError
     naming ``where`` (e.g. ``embedding file '...'``)."""
-    if array.ndim != 2 or array.dtype.kind not in "fiu":
-        raise PipelineError(f"{where} is not a numeric 2-D embedding (shape {array.shape}, "
-                            f"dtype {array.dtype}); rerun training.")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        raise PipelineError(f"{where} has {int(bad.sum())} NaN/inf values (did training "
-                            "diverge?); rerun training, e.g. with a lower learning_rate.")
-    return array
+    try:
+        check_array_embedding(array, where)
+    except (ValueError, TypeError) as err:
+        raise PipelineError(f"{err} Rerun training (NaN values mean it diverged: lower the "
+                            "learning_rate).") from None
+    return array  # as stored: the checked copy is float64
 
 
 def load_embedding(path: str | os.PathLike) -> np.ndarray:

@@ -2,35 +2,31 @@
 
 It turns arrays into datasets, picks the loader and solver for the training mode
 (time, behaviour: continuous / discrete / mixed, hybrid, multi-session), trains,
-and embeds new data. Models are saved as one file of plain tensors and JSON
-strings, loaded with ``torch.load(weights_only=True)``: nothing is unpickled.
+and embeds new data. The model file (plain tensors and JSON strings, nothing
+unpickled) is :mod:`cebra_pipe.sklearn.persistence`'s; adding sessions to a trained
+model is :mod:`cebra_pipe.sklearn.adapt`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import platform
 import warnings
 from pathlib import Path
 
 import numpy as np
-import sklearn
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-import cebra_pipe
 from cebra_pipe import models
-from cebra_pipe.compat import cebra_files
 from cebra_pipe.data import multi_session, single_session
 from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
 from cebra_pipe.data.datatypes import Offset
-from cebra_pipe.io import save_torch
 from cebra_pipe.models import criterions
 from cebra_pipe.sklearn import adapt as adaptation
+from cebra_pipe.sklearn import persistence
 from cebra_pipe.sklearn.inputs import (SessionData, as_array, check_neural,
                                        check_segment_coverage, check_segments, check_session,
                                        check_sessions, flatten_trials, is_multisession,
@@ -39,7 +35,6 @@ from cebra_pipe.solver import resolve_device
 from cebra_pipe.solver import init as init_solver
 from cebra_pipe.solver.regularizers import init as init_regularizer
 
-_FORMAT = "cebra_pipe.CEBRA/1"
 _CONDITIONALS = {None: "time_delta", "time_delta": "time_delta", "time": "time",
                  "delta": "delta_normal", "delta_normal": "delta_normal"}
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -765,22 +760,18 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """
         if backend not in ("sklearn", "torch"):
             raise ValueError(f"save: backend must be 'sklearn' or 'torch', got {backend!r}.")
-        meta = {"format": _FORMAT, "params": _jsonable(self.get_params()),
-                "versions": {"cebra_pipe": cebra_pipe.__version__, "torch": torch.__version__,
-                             "numpy": np.__version__, "sklearn": sklearn.__version__,
-                             "python": platform.python_version()}}
-        payload: dict = {"meta": json.dumps(meta)}
+        model_file = persistence.ModelFile(params=self.get_params())
         if hasattr(self, "solver_"):
-            payload["fitted"] = json.dumps({
+            model_file.fitted = {
                 "n_features_in_": self.n_features_in_, "num_sessions_": self.num_sessions_,
                 "label_kind_": self.label_kind_, "label_dims_": self.label_dims_,
                 "offset_": [self.offset_.left, self.offset_.right],
                 "fit_calls": getattr(self, "_fit_calls", 0),
-                "num_negatives_": getattr(self, "num_negatives_", None)})
-            payload["state"] = _to_cpu(self.solver_.state_dict())
+                "num_negatives_": getattr(self, "num_negatives_", None)}
+            model_file.state = self.solver_.state_dict()
             if getattr(self, "cohort_anchors_", None) is not None:
-                payload["cohort"] = self.cohort_anchors_.state_dict()
-        save_torch(payload, path)  # same estimator, same bytes
+                model_file.extra["cohort"] = self.cohort_anchors_.state_dict()
+        persistence.write_model(path, model_file)  # same estimator, same bytes
 
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str = "auto",
@@ -800,26 +791,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
                              "supported; cebra_pipe reads model files, the reference's "
                              "included, without running pickled code. Leave it out.")
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"No model file at {path}.")
-        if path.stat().st_size == 0:
-            raise ValueError(f"Refusing to load {path}: the file is empty.")
-        if cebra_files.is_cebra_file(path):  # saved by the reference cebra 0.6.1
-            payload = cebra_files.read_cebra_file(path, _FORMAT, set(cls().get_params()))
-        else:
-            try:
-                payload = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as error:  # noqa: BLE001 - any failure means "not a model file"
-                raise ValueError(f"Refusing to load {path}: it is not a cebra_pipe model file "
-                                 f"of plain tensors (it may be corrupt, truncated, or carry "
-                                 f"pickled objects that would run code). Detail: "
-                                 f"{(str(error).splitlines() or [type(error).__name__])[0][:300]}") from None
-        if not isinstance(payload, dict) or "meta" not in payload:
-            raise ValueError(f"{path} is not a cebra_pipe model file (no metadata).")
-        meta = _json_field(payload, "meta", path)
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"{path} has format {meta.get('format')!r}, expected {_FORMAT!r}.")
-        estimator = cls(**_saved_params(meta, set(cls().get_params()), path))
+        model_file = persistence.read_model(path, set(cls().get_params()))
+        estimator = cls(**model_file.params)
         if map_location is not None:
             estimator.device = map_location
         try:
@@ -827,25 +800,18 @@ class CEBRA(TransformerMixin, BaseEstimator):
         except (ValueError, TypeError, KeyError) as err:
             raise ValueError(f"Refusing to load {path}: field 'meta.params' holds invalid "
                              f"parameters: {err}") from None
-        if "fitted" in payload:
-            fitted = _json_field(payload, "fitted", path)
-            missing = sorted({"n_features_in_", "num_sessions_", "label_kind_", "label_dims_",
-                              "offset_", "fit_calls"} - set(fitted))
-            if missing:
-                raise ValueError(f"Refusing to load {path}: field 'fitted' lacks {missing}.")
-            state = payload.get("state")
-            _check_finite_state(state, path)
+        if model_file.fitted is not None:
             try:
-                estimator._restore(fitted, state)
+                estimator._restore(model_file.fitted, model_file.state)
             except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
                 detail = " ".join(line.strip() for line in str(err).splitlines()[:3])[:400] \
                     or type(err).__name__
                 raise ValueError(f"Refusing to load {path}: field 'state' does not match the "
                                  f"architecture its fields 'meta.params' and 'fitted' describe "
                                  f"({type(err).__name__}: {detail}).") from None
-            if "cohort" in payload:
+            if "cohort" in model_file.extra:
                 estimator.cohort_anchors_ = adaptation.CohortAnchors.from_state_dict(
-                    payload["cohort"], f"Refusing to load {path}")
+                    model_file.extra["cohort"], f"Refusing to load {path}")
         return estimator
 
     def _restore(self, fitted: dict, state: dict) -> None:
@@ -901,80 +867,3 @@ def _check_finite_positive(name: str, value, allow_none: bool = False) -> None:
             or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0"
                          f"{' or None' if allow_none else ''}, got {value!r}.")
-
-
-def _json_field(payload: dict, field: str, path: Path) -> dict:
-    """``payload[field]`` parsed as a JSON object, or a ValueError naming file and field."""
-    text = payload.get(field)
-    try:
-        value = json.loads(text) if isinstance(text, (str, bytes)) else None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"Refusing to load {path}: field '{field}' is not valid JSON "
-                         f"({err}).") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"Refusing to load {path}: field '{field}' must be a JSON object, got "
-                         f"{type(text).__name__}.")
-    return value
-
-
-def _saved_params(meta: dict, known: set, path: Path) -> dict:
-    """The estimator parameters stored in a model file's ``meta``, checked by name."""
-    params = meta.get("params")
-    if not isinstance(params, dict):
-        raise ValueError(f"Refusing to load {path}: field 'meta.params' is missing or not an "
-                         "object.")
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"Refusing to load {path}: field 'meta.params' has unknown "
-                         f"parameter(s) {unknown}.")
-    params = dict(params)
-    if "optimizer_kwargs" in params:
-        params["optimizer_kwargs"] = _tuple_pairs(params["optimizer_kwargs"])
-    return params
-
-
-def _check_finite_state(state, path: Path, prefix: str = "state") -> None:
-    """Every floating tensor in ``state`` (nested dicts/lists) must be finite; a model
-    file with NaN or infinite weights is refused, naming the tensor."""
-    if isinstance(state, torch.Tensor):
-        if state.is_floating_point() and not bool(torch.isfinite(state).all()):
-            raise ValueError(f"Refusing to load {path}: field '{prefix}' holds NaN or "
-                             "infinite values (was it saved from a diverged fit?).")
-    elif isinstance(state, dict):
-        for key, value in state.items():
-            if prefix == "state" and key in ("loss", "log", "valid"):
-                continue  # training records, not weights
-            _check_finite_state(value, path, f"{prefix}.{key}")
-    elif isinstance(state, (list, tuple)):
-        for i, value in enumerate(state):
-            _check_finite_state(value, path, f"{prefix}.{i}")
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"Cannot save parameter value {value!r} of type {type(value).__name__}.")
-
-
-def _tuple_pairs(value):
-    if isinstance(value, dict):
-        return tuple((k, _tuple_pairs(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return tuple(_tuple_pairs(v) for v in value)
-    return value
-
-
-def _to_cpu(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_cpu(v) for v in value)
-    return value

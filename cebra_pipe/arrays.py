@@ -1,0 +1,58 @@
+"""Array conversion and checks shared by the analysis functions (numpy only).
+
+Decoders, plots, metrics and the pipeline take embeddings as numpy arrays or torch
+tensors; they convert and check them here, so every one of them accepts the same
+inputs and names a bad one the same way. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_embedding", "to_numpy"]
+
+
+def to_numpy(values: Any) -> np.ndarray:
+    """``values`` as a numpy array; torch tensors are detached and moved to the CPU."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def check_embedding(embedding: Any, name: str = "embedding") -> np.ndarray:
+    """A finite, numeric, non-empty embedding as floats.
+
+    Parameters
+    ----------
+    embedding : (time, dims)
+        Numeric array or torch tensor.
+    name
+        What the error messages call it (an argument or a file).
+
+    Returns
+    -------
+    (time, dims) float array.
+
+    Raises
+    ------
+    ValueError
+        Not 2-D, no samples, or NaN/infinite values.
+    TypeError
+        Not numeric.
+    """
+    array = to_numpy(embedding)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D with shape (time, dims), got shape {array.shape}; "
+            f"reshape a single latent with {name}.reshape(-1, 1).")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples).")
+    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
+    array = array.astype(float, copy=False)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(f"{name} contains NaN or infinite values ({int(bad.sum())} entries).")
+    return array

@@ -1,0 +1,300 @@
+"""Consistency of embeddings up to a linear map (:func:`consistency_score`).
+
+Between runs on the same data, sample by sample; or between datasets, aligned by
+averaging each embedding in label bins shared by all of them. The reference's path
+``cebra.sklearn.metrics.consistency_score`` is re-exported by
+:mod:`cebra_pipe.sklearn.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import sklearn.linear_model
+import sklearn.metrics
+
+from cebra_pipe.arrays import check_embedding, to_numpy
+
+__all__ = ["consistency_score"]
+
+
+def _check_consistency_embeddings(embeddings: Any) -> list[np.ndarray]:
+    """Validate the embeddings to compare.
+
+    Parameters
+    ----------
+    embeddings : sequence of n arrays, each (time_i, dims_i)
+
+    Returns
+    -------
+    list of n float arrays (time_i, dims_i).
+    """
+    if isinstance(embeddings, np.ndarray) and embeddings.ndim == 2:
+        raise ValueError(
+            "embeddings must be a list of 2-D embeddings (one per run/dataset), got a single "
+            "2-D array; wrap it in a list together with the embeddings to compare to.")
+    try:
+        items = list(embeddings)
+    except TypeError:
+        raise TypeError(
+            f"embeddings must be a list of (time, dims) arrays, got {type(embeddings).__name__}."
+        ) from None
+    if len(items) < 2:
+        raise ValueError(
+            f"consistency needs at least 2 embeddings to compare, got {len(items)}.")
+    return [check_embedding(item, f"embeddings[{i}]") for i, item in enumerate(items)]
+
+
+def _check_held_out(held_out: float | None) -> float:
+    """Return the held-out fraction, 0.0 meaning fit and score on the same samples."""
+    if held_out is None:
+        return 0.0
+    if isinstance(held_out, bool) or not isinstance(held_out, (int, float, np.floating)):
+        raise TypeError(f"held_out must be a float in (0, 1) or None, got {held_out!r}.")
+    if not 0.0 < float(held_out) < 1.0:
+        raise ValueError(f"held_out must be in (0, 1) or None, got {held_out!r}.")
+    return float(held_out)
+
+
+def _time_split(n_samples: int, held_out: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split time into a leading train block and a trailing test block.
+
+    A contiguous split (rather than a random one) keeps temporally autocorrelated
+    neighbours of test samples out of the training set.
+
+    Returns
+    -------
+    train_mask, test_mask : (n_samples,) boolean
+    """
+    test = np.zeros(n_samples, dtype=bool)
+    if held_out > 0:
+        n_train = int(round(n_samples * (1.0 - held_out)))
+        test[n_train:] = True
+    return ~test, test
+
+
+def _interleaved_split(n_bins: int, held_out: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out every ``1/held_out``-th bin (e.g. every 5th for 0.2).
+
+    Bins are ordered along the label; holding out a contiguous block would test
+    extrapolation to an unseen label range, while interleaving tests the map across the
+    whole label range.
+
+    Returns
+    -------
+    train_mask, test_mask : (n_bins,) boolean
+    """
+    index = np.arange(n_bins)
+    # A bin is held out when the running count of held-out bins steps up at it.
+    test = np.floor((index + 1) * held_out) > np.floor(index * held_out)
+    return ~test, test
+
+
+def _linear_r2(source: np.ndarray, target: np.ndarray, train: np.ndarray,
+               test: np.ndarray) -> float:
+    """R^2 of a linear map from ``source`` to ``target``.
+
+    Parameters
+    ----------
+    source : (samples, dims_source)
+    target : (samples, dims_target)
+    train, test : (samples,) boolean masks; with no test samples, score on ``train``.
+
+    Notes
+    -----
+    The R^2 is variance-weighted over target dims (fraction of the target's total
+    variance explained), so nearly constant latents do not dominate the score.
+    """
+    if not test.any():
+        test = train
+    regression = sklearn.linear_model.LinearRegression().fit(source[train], target[train])
+    prediction = regression.predict(source[test])
+    return float(sklearn.metrics.r2_score(target[test], prediction,
+                                          multioutput="variance_weighted"))
+
+
+def _check_split_sizes(train: np.ndarray, test: np.ndarray, held_out: float, what: str) -> None:
+    """R^2 needs at least 2 samples to score on and 2 to fit on."""
+    if train.sum() < 2 or (held_out > 0 and test.sum() < 2):
+        raise ValueError(
+            f"held_out split leaves {int(train.sum())} {what} to fit and {int(test.sum())} to "
+            f"score on; both need at least 2 (use more {what} or another held_out).")
+
+
+def _pairwise_r2(arrays: list[np.ndarray], ids: np.ndarray, train: np.ndarray,
+                 test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R^2 for every ordered pair (source i, target j), i != j.
+
+    Returns
+    -------
+    scores : (n^2 - n,)
+    pairs : (n^2 - n, 2) of ids, ``pairs[k] = (source id, target id)``
+    """
+    scores, pairs = [], []
+    for i, source in enumerate(arrays):
+        for j, target in enumerate(arrays):
+            if i == j:
+                continue
+            scores.append(_linear_r2(source, target, train, test))
+            pairs.append((ids[i], ids[j]))
+    return np.asarray(scores, dtype=float), np.asarray(pairs)
+
+
+def _check_labels_list(labels: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Validate one 1-D label per dataset.
+
+    Returns
+    -------
+    list of n float arrays (time_i,).
+    """
+    if labels is None:
+        raise ValueError(
+            'between="datasets" needs labels (one 1-D label array per embedding) to align '
+            "the embeddings on.")
+    items = list(labels)
+    if len(items) != len(arrays):
+        raise ValueError(
+            f"labels has {len(items)} entries but there are {len(arrays)} embeddings.")
+    checked = []
+    for i, (label, embedding) in enumerate(zip(items, arrays)):
+        label = to_numpy(label)
+        if label.ndim == 2 and label.shape[1] == 1:
+            label = label[:, 0]
+        if label.ndim != 1:
+            raise ValueError(
+                f"labels[{i}] must be 1-D (time,), got shape {label.shape}; pass one column "
+                "of a multi-dimensional label, e.g. continuous_label[:, 0].")
+        if len(label) != len(embedding):
+            raise ValueError(
+                f"labels[{i}] has {len(label)} samples but embeddings[{i}] has "
+                f"{len(embedding)}.")
+        if not np.issubdtype(label.dtype, np.number):
+            raise TypeError(f"labels[{i}] must be numeric, got dtype {label.dtype}.")
+        label = label.astype(float)
+        if not np.all(np.isfinite(label)):
+            raise ValueError(f"labels[{i}] contains NaN or infinite values.")
+        checked.append(label)
+    return checked
+
+
+def _bin_embeddings(arrays: list[np.ndarray], labels: list[np.ndarray], ids: np.ndarray,
+                    num_bins: int) -> list[np.ndarray]:
+    """Average each embedding in label bins shared by all datasets.
+
+    Returns
+    -------
+    list of n arrays (num_bins, dims_i), row b = mean embedding in label bin b.
+    """
+    low = min(label.min() for label in labels)
+    high = max(label.max() for label in labels)
+    if high == low:
+        raise ValueError(
+            f"all labels have the same value ({low}); they cannot be binned to align datasets.")
+    edges = np.linspace(low, high, num_bins + 1)
+    binned = []
+    # tolist(): plain Python ids read better in error messages than numpy scalars.
+    for dataset_id, embedding, label in zip(ids.tolist(), arrays, labels):
+        # Interior edges only, so the maximum falls in the last bin instead of a new one.
+        bin_index = np.digitize(label, edges[1:-1])
+        counts = np.bincount(bin_index, minlength=num_bins)
+        empty = np.flatnonzero(counts == 0)
+        if empty.size:
+            b = int(empty[0])
+            raise ValueError(
+                f"dataset {dataset_id!r} has no samples in label bin {b} "
+                f"(labels {edges[b]:.4g} to {edges[b + 1]:.4g}; {empty.size} empty bins in total); "
+                f"use fewer bins (num_discretization_bins={num_bins}).")
+        sums = np.zeros((num_bins, embedding.shape[1]))
+        np.add.at(sums, bin_index, embedding)
+        binned.append(sums / counts[:, None])
+    return binned
+
+
+def _consistency_between_runs(arrays: list[np.ndarray], held_out: float
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lengths = {len(array) for array in arrays}
+    if len(lengths) != 1:
+        raise ValueError(
+            'between="runs" needs embeddings of equal length (runs on the same data), got '
+            f"lengths {[len(a) for a in arrays]}; use between=\"datasets\" with labels.")
+    ids = np.arange(len(arrays))
+    train, test = _time_split(len(arrays[0]), held_out)
+    _check_split_sizes(train, test, held_out, "time samples")
+    scores, pairs = _pairwise_r2(arrays, ids, train, test)
+    return scores, pairs, ids
+
+
+def _consistency_between_datasets(arrays: list[np.ndarray], labels: Any, dataset_ids: Any,
+                                  num_bins: int, held_out: float
+                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if dataset_ids is None:
+        ids = np.arange(len(arrays))
+    else:
+        ids = np.asarray(list(dataset_ids))
+        if ids.ndim != 1 or len(ids) != len(arrays):
+            raise ValueError(
+                f"dataset_ids must list one id per embedding ({len(arrays)}), got {len(ids)}.")
+        if len(set(ids.tolist())) != len(ids):
+            raise ValueError(f"dataset_ids must be unique, got {ids.tolist()}.")
+    if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 2:
+        raise ValueError(
+            f"num_discretization_bins must be an integer >= 2, got {num_bins!r}.")
+    checked_labels = _check_labels_list(labels, arrays)
+    binned = _bin_embeddings(arrays, checked_labels, ids, int(num_bins))
+    train, test = _interleaved_split(num_bins, held_out)
+    _check_split_sizes(train, test, held_out, "bins")
+    scores, pairs = _pairwise_r2(binned, ids, train, test)
+    return scores, pairs, ids
+
+
+def consistency_score(
+    embeddings: Sequence[Any],
+    between: Literal["runs", "datasets"] | None = None,
+    labels: Sequence[Any] | None = None,
+    dataset_ids: Sequence[Any] | None = None,
+    num_discretization_bins: int = 100,
+    held_out: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Consistency of embeddings up to a linear map.
+
+    For every ordered pair (i, j), i != j, a linear regression maps embedding i onto
+    embedding j and the score is its R^2 (variance-weighted over the dims of j).
+
+    * ``between="runs"``: embeddings of the same samples (e.g. several fits on the
+      same data); they must have equal lengths and are compared sample by sample.
+    * ``between="datasets"``: embeddings of different datasets, aligned by averaging
+      each one in ``num_discretization_bins`` label bins whose edges are shared by all
+      datasets; every bin must be populated in every dataset.
+
+    Parameters
+    ----------
+    embeddings : n arrays or tensors (time_i, dims_i), n >= 2
+    between : ``"runs"`` or ``"datasets"``
+    labels : n 1-D arrays (time_i,), required for ``"datasets"`` only
+    dataset_ids : n ids for ``"datasets"`` (default ``0..n-1``); runs use their index
+    num_discretization_bins : number of label bins for ``"datasets"``
+    held_out : fraction in (0, 1) of samples to score on, the map being fitted on the
+        rest; ``None`` fits and scores on all samples. Runs hold out the last part of
+        time (a contiguous block); datasets hold out evenly interleaved label bins
+        (every ``1/held_out``-th bin).
+
+    Returns
+    -------
+    scores : (n^2 - n,) R^2 values
+    pairs : (n^2 - n, 2) ``(source id, target id)`` of each score
+    ids : (n,) run indices or dataset ids
+    """
+    if between not in ("runs", "datasets"):
+        raise ValueError(f'between must be "runs" or "datasets", got {between!r}.')
+    arrays = _check_consistency_embeddings(embeddings)
+    fraction = _check_held_out(held_out)
+    if between == "runs":
+        if labels is not None or dataset_ids is not None:
+            raise ValueError(
+                'between="runs" compares aligned embeddings sample by sample and takes no '
+                'labels or dataset_ids; use between="datasets" to align on labels.')
+        return _consistency_between_runs(arrays, fraction)
+    return _consistency_between_datasets(arrays, labels, dataset_ids,
+                                         num_discretization_bins, fraction)

@@ -1,0 +1,206 @@
+"""InfoNCE and goodness of fit of a fitted CEBRA model on new data.
+
+:func:`infonce_loss` evaluates a fitted model's own criterion on fresh, seeded
+batches of new data; :func:`goodness_of_fit_score` turns it into bits above chance,
+:func:`goodness_of_fit_history` does so for the training loss history.
+
+This module does not import the estimator (it only calls a fitted one), so it
+stays cheap to import. The reference's path ``cebra.sklearn.metrics`` is
+:mod:`cebra_pipe.sklearn.metrics`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["goodness_of_fit_history", "goodness_of_fit_score", "infonce_loss",
+           "infonce_to_goodness_of_fit"]
+
+
+# Chance level. A reference is contrasted with the negatives of its batch only (the
+# positive is not in the denominator), so an embedding that carries no information
+# scores InfoNCE = log(number of negatives). For multi-session models every
+# reference is contrasted with the negatives of *all* sessions (batch_size x
+# sessions), and that product is the chance level used here, exactly as the
+# batches are drawn; evaluating one session of such a model (session_id given)
+# draws single-session batches, whose chance level is log(batch_size).
+
+
+def _check_fitted(model: Any) -> None:
+    if not hasattr(model, "solver_"):
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(f"This {type(model).__name__} instance is not fitted yet; call "
+                             "fit before computing metrics.")
+
+
+def _check_labels_match(model: Any, sessions: list) -> None:
+    """The evaluation labels must be of the kind (and width) the model was trained on;
+    loaders would otherwise silently fall back to another sampling scheme."""
+    for session in sessions:
+        if session.label_kind != model.label_kind_:
+            raise ValueError(f"The model was trained with {model.label_kind_} labels, got "
+                             f"{session.label_kind} labels; pass labels of the same kind as "
+                             "for fit.")
+        dims = getattr(model, "label_dims_", None)
+        if dims is not None and session.continuous is not None \
+                and session.continuous.shape[1] != dims:
+            raise ValueError(f"The model was trained on {dims}-D continuous labels, got "
+                             f"{session.continuous.shape[1]}-D continuous labels.")
+
+
+def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
+                       num_batches: int, seed: int, segments: Any = None
+                       ) -> tuple[Any, int | None]:
+    """Loader of fresh batches of ``(X, y)`` and the session whose encoder scores them
+    (``None``: the whole model)."""
+    sessions, multi = model.check_input(X, y, segments)
+    if model.num_sessions_ is None and multi:
+        raise ValueError(f"X is a list of {len(sessions)} sessions but the model was trained "
+                         "on a single session; pass one (time, neurons) array.")
+    if model.num_sessions_ is not None and not multi:
+        # one recording: session_id picks its session (a list needs none)
+        session_id = model.check_session_id(session_id)
+        encoder = model.solver_.encoder(session_id)
+        expected = model.n_features_in_[int(session_id)]
+        if sessions[0].neural.shape[1] != expected:
+            raise ValueError(f"X has {sessions[0].neural.shape[1]} neurons but session "
+                             f"{session_id} of the model expects {expected}.")
+        _check_labels_match(model, sessions)
+        return model.make_loader(sessions, num_batches, seed, encoder=encoder), session_id
+    if model.num_sessions_ is None:
+        model.check_session_id(session_id)
+    elif session_id is not None:
+        raise ValueError(f"session_id={session_id} does not apply here: it selects one "
+                         "session of a multi-session model evaluated on one recording.")
+    expected = list(model.n_features_in_) if multi else [model.n_features_in_]
+    got = [session.neural.shape[1] for session in sessions]
+    if got != expected:
+        raise ValueError(f"X has {got if multi else got[0]} neurons but the model expects "
+                         f"{expected if multi else expected[0]}.")
+    model.check_compatible(sessions, multi)
+    _check_labels_match(model, sessions)
+    return model.make_loader(sessions, num_batches, seed), None
+
+
+def _mean_infonce(model: Any, X: Any, y: tuple, session_id: int | None, num_batches: int,
+                  seed: int, segments: Any = None) -> tuple[float, int]:
+    """Mean criterion over ``num_batches`` batches, and negatives per reference."""
+    if isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer)) \
+            or num_batches < 1:
+        raise ValueError(f"num_batches must be an integer >= 1, got {num_batches!r}.")
+    loader, session = _evaluation_loader(model, X, y, session_id, int(num_batches), seed,
+                                         segments)
+    negatives = []
+
+    def counted():  # batches one at a time (a list of them could fill the memory)
+        for batch in loader:
+            negatives[:] = [_batch_negatives(batch)]
+            yield batch
+
+    # Hybrid models score their behaviour positives only, like behaviour models.
+    losses = model.solver_.score_batches(counted(), session_id=session)
+    return sum(losses) / len(losses), negatives[0]
+
+
+def _batch_negatives(batch: Any) -> int:
+    if hasattr(batch, "batches"):
+        return sum(len(b.negative) for b in batch.batches)
+    index = getattr(batch, "index", None)  # a full batch: counting must not cut windows
+    return len(index.negative if index is not None else batch.negative)
+
+
+def infonce_loss(cebra_model: Any, X: Any, *y: Any, session_id: int | None = None,
+                 num_batches: int = 500, correct_by_batchsize: bool = False,
+                 seed: int = 0, segments: Any = None) -> float:
+    """The model's own InfoNCE on ``(X, y)``, averaged over fresh batches.
+
+    Parameters
+    ----------
+    cebra_model
+        A fitted :class:`cebra_pipe.CEBRA`.
+    X : (time, neurons), or a list of such per session for multi-session models
+        Neural data, e.g. a validation split.
+    *y
+        Labels as for ``fit``.
+    session_id
+        For a multi-session model evaluated on one recording: which session's
+        encoder to use.
+    num_batches
+        Batches to average over (drawn with the model's batch size and sampling).
+    correct_by_batchsize
+        Subtract the chance level ``log(negatives)``, so 0 is chance and lower is
+        better.
+    seed
+        Seeds the batch sampling; the same seed gives the same value.
+    segments
+        Segment ids as for ``fit``: no sampled window or positive crosses a seam.
+
+    Returns
+    -------
+    float
+        Mean InfoNCE (lower is better).
+    """
+    _check_fitted(cebra_model)
+    loss, negatives = _mean_infonce(cebra_model, X, y, session_id, num_batches, seed, segments)
+    return loss - float(np.log(negatives)) if correct_by_batchsize else loss
+
+
+def goodness_of_fit_score(cebra_model: Any, X: Any, *y: Any, session_id: int | None = None,
+                          num_batches: int = 500, seed: int = 0,
+                          segments: Any = None) -> float:
+    """Goodness of fit in bits: ``(log(negatives) - InfoNCE) * log2(e)``; 0 is chance.
+
+    Parameters are those of :func:`infonce_loss`.
+    """
+    _check_fitted(cebra_model)
+    loss, negatives = _mean_infonce(cebra_model, X, y, session_id, num_batches, seed, segments)
+    return float(infonce_to_goodness_of_fit(loss, batch_size=negatives, num_sessions=1))
+
+
+def infonce_to_goodness_of_fit(infonce: float | np.ndarray, model: Any = None,
+                               batch_size: int | None = None,
+                               num_sessions: int | None = None) -> float | np.ndarray:
+    """Convert InfoNCE values to goodness of fit in bits.
+
+    Parameters
+    ----------
+    infonce
+        One value or an array (e.g. a loss history).
+    model
+        A fitted estimator: its negatives per step set the chance level.
+    batch_size, num_sessions
+        Without ``model``: chance is ``log(batch_size * num_sessions)``
+        (multi-session batches share negatives across sessions).
+    """
+    if model is not None:
+        if batch_size is not None or num_sessions is not None:
+            raise ValueError("Pass either model or batch_size/num_sessions, not both.")
+        _check_fitted(model)
+        negatives = getattr(model, "num_negatives_", None)
+        if negatives is None:
+            raise ValueError("The model does not record its negatives per step; pass "
+                             "batch_size (and num_sessions) instead.")
+    else:
+        if batch_size is None:
+            raise ValueError("Pass model, or batch_size (negatives per session and step).")
+        if int(batch_size) < 1 or (num_sessions is not None and int(num_sessions) < 1):
+            raise ValueError(f"batch_size and num_sessions must be >= 1, got {batch_size}, "
+                             f"{num_sessions}.")
+        negatives = int(batch_size) * int(num_sessions or 1)
+    values = np.asarray(infonce, dtype=np.float64)
+    return (np.log(negatives) - values) * np.log2(np.e)
+
+
+def goodness_of_fit_history(model: Any) -> np.ndarray:
+    """Goodness of fit (bits) at every training step, from the loss history.
+
+    Hybrid models sum a behaviour and a time loss; their history is the mean of
+    the two goodness-of-fit values.
+    """
+    _check_fitted(model)
+    history = np.asarray(model.state_dict_["loss"], dtype=np.float64)
+    terms = 2 if getattr(model, "hybrid", False) else 1
+    return infonce_to_goodness_of_fit(history / terms, model=model)
