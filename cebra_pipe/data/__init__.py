@@ -1,22 +1,40 @@
 """Data: value types, datasets, samplers and loaders (and file loading in ``load``)."""
 
-from cebra_pipe.data import multi_session, samplers, single_session
-from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
-from cebra_pipe.data.datatypes import Batch, BatchIndex, MultiSessionBatch, Offset
-from cebra_pipe.data.loaders import Loader
-from cebra_pipe.data.multi_session import (ContinuousMultiSessionDataLoader,
-                                           DiscreteMultiSessionDataLoader)
-from cebra_pipe.data.single_session import (ContinuousDataLoader, DiscreteDataLoader,
-                                            HybridDataLoader, MixedDataLoader)
+from __future__ import annotations
 
-__all__ = ["Batch", "BatchIndex", "ContinuousDataLoader", "ContinuousMultiSessionDataLoader",
-           "DatasetCollection", "DiscreteDataLoader", "DiscreteMultiSessionDataLoader",
-           "HybridDataLoader", "Loader", "MixedDataLoader", "MultiSessionBatch", "Offset",
-           "TensorDataset", "multi_session", "samplers", "single_session"]
+import importlib
+from typing import Any
+
+# Attributes load on first use (PEP 562): file loading (``load``) and the value types
+# need no torch, so the workflow's table steps that read recordings stay torch-free.
+_ATTRIBUTES = {
+    "DatasetCollection": "cebra_pipe.data.datasets",
+    "TensorDataset": "cebra_pipe.data.datasets",
+    "Batch": "cebra_pipe.data.datatypes",
+    "BatchIndex": "cebra_pipe.data.datatypes",
+    "MultiSessionBatch": "cebra_pipe.data.datatypes",
+    "Offset": "cebra_pipe.data.datatypes",
+    "Loader": "cebra_pipe.data.loaders",
+    "ContinuousMultiSessionDataLoader": "cebra_pipe.data.multi_session",
+    "DiscreteMultiSessionDataLoader": "cebra_pipe.data.multi_session",
+    "ContinuousDataLoader": "cebra_pipe.data.single_session",
+    "DiscreteDataLoader": "cebra_pipe.data.single_session",
+    "HybridDataLoader": "cebra_pipe.data.single_session",
+    "MixedDataLoader": "cebra_pipe.data.single_session",
+    "load_data": "cebra_pipe.data.load",
+}
+_SUBMODULES = {"load", "multi_session", "samplers", "single_session"}
+
+__all__ = sorted((set(_ATTRIBUTES) - {"load_data"}) | (_SUBMODULES - {"load"}))
 
 
-def __getattr__(name: str):
-    if name in {"load", "load_data"}:
-        from cebra_pipe.data import load
-        return load if name == "load" else load.load_data
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cebra_pipe.data.{name}")
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
     raise AttributeError(f"module 'cebra_pipe.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | {"load", "load_data"})
