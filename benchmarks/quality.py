@@ -159,6 +159,117 @@ def _worker(library: str, mode: str, data_path: str, seed: int, steps: int, thre
              fit_seconds=np.float64(fit_seconds), fit_cpu_seconds=np.float64(fit_cpu_seconds))
 
 
+# -- training-step check (same weights and batches in both libraries) -----------------------
+STEP_CHECK_STEPS = 30
+STEP_CHECK_TOLERANCE = 1e-4  # float32 summation order differs; a real difference is >> this
+
+
+def train_steps(model, criterion, neural: np.ndarray, batches: np.ndarray,
+                learning_rate: float) -> np.ndarray:
+    """Adam steps of ``model`` on fixed batches of windows; the loss of each step.
+
+    Parameters
+    ----------
+    model : encoder with a ``(batch, neurons, window)`` input, window ``[t - 5, t + 5)``
+    criterion : returns the loss (or ``(loss, align, uniform)``) of ``(ref, pos, neg)``
+    neural : (time, neurons)
+    batches : (steps, 3, batch) time indices of references, positives and negatives
+
+    Returns
+    -------
+    losses : (steps,)
+    """
+    import torch
+
+    data = torch.from_numpy(np.asarray(neural, dtype=np.float32))
+    around = torch.arange(-5, 5)
+
+    def windows(index: np.ndarray) -> torch.Tensor:
+        return data[torch.from_numpy(index)[:, None] + around].transpose(1, 2)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    losses = []
+    for batch in batches:
+        out = criterion(*(model(windows(index)) for index in batch))
+        loss = out[0] if isinstance(out, tuple) else out
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return np.asarray(losses)
+
+
+def _step_check_worker(library: str, data_path: str, out_path: str,
+                       init_path: str | None = None) -> None:
+    """Run :func:`train_steps` with the library's own ``offset10-model`` and InfoNCE.
+
+    Without ``init_path`` (the reference's role) the weights come from the library's
+    initialisation (torch seed 0) and the batches are drawn here; with it, weights and
+    batches are loaded from that file. Writes ``out_path`` with ``init`` weights,
+    ``batches`` (steps, 3, 512), ``losses`` and the ``final`` weights, flattened.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    if library == "reference":
+        import cebra.models
+        from cebra.models.criterions import FixedCosineInfoNCE
+    else:
+        import cebra_pipe.models as cebra_models
+        from cebra_pipe.models.criterions import FixedCosineInfoNCE
+    with np.load(data_path) as data:
+        neural = data["neural"][:int(data["split"])]
+    kwargs = {"num_neurons": neural.shape[1], "num_units": 32, "num_output": 3}
+    model = (cebra.models.init if library == "reference" else cebra_models.init)(
+        "offset10-model", **kwargs)
+    if init_path is None:
+        rng = np.random.default_rng(1)
+        reference = rng.integers(5, len(neural) - 5 - 10, (STEP_CHECK_STEPS, 512))
+        negative = rng.integers(5, len(neural) - 5 - 10, (STEP_CHECK_STEPS, 512))
+        batches = np.stack([reference, reference + 10, negative], 1)
+    else:
+        with np.load(init_path) as given:
+            batches, init = given["batches"], given["init"]
+        torch.nn.utils.vector_to_parameters(torch.from_numpy(init), model.parameters())
+    start = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy().copy()
+    losses = train_steps(model, FixedCosineInfoNCE(temperature=1.0), neural, batches,
+                         ESTIMATOR_PARAMS["learning_rate"])
+    final = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    np.savez(out_path, init=start, batches=batches, losses=losses, final=final)
+
+
+def step_check(reference_python: str, data_path: Path, scratch: Path) -> dict:
+    """Same weights, same batches: do both libraries' training steps agree?
+
+    The reference initialises ``offset10-model`` and draws the batches; cebra_pipe loads
+    them into its own model and criterion; both take :data:`STEP_CHECK_STEPS` Adam steps.
+
+    Returns
+    -------
+    ``max_loss_diff``, ``max_weight_diff`` and ``agree`` (both below the tolerance).
+    """
+    outputs = {}
+    for library, init in (("reference", None), ("cebra_pipe", scratch / "reference.npz")):
+        out = scratch / f"{library}.npz"
+        python = reference_python if library == "reference" else sys.executable
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": str(REPO) if library == "cebra_pipe" else ""}
+        command = [python, str(Path(__file__).resolve()), "--step-check-worker", library,
+                   str(data_path), str(out), *([str(init)] if init else [])]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+        if done.returncode != 0:
+            raise RuntimeError(f"{library} step check failed:\n{done.stderr[-3000:]}")
+        with np.load(out) as result:
+            outputs[library] = {key: result[key] for key in result.files}
+    ours, ref = outputs["cebra_pipe"], outputs["reference"]
+    loss_diff = float(np.abs(ours["losses"] - ref["losses"]).max())
+    weight_diff = float(np.abs(ours["final"] - ref["final"]).max())
+    return {"max_loss_diff": loss_diff, "max_weight_diff": weight_diff,
+            "agree": max(loss_diff, weight_diff) < STEP_CHECK_TOLERANCE,
+            "first_loss": float(ref["losses"][0]), "last_loss": float(ref["losses"][-1])}
+
+
 # -- data ------------------------------------------------------------------------------------
 def synthetic_arrays(duration: float = 250.0) -> tuple[np.ndarray, np.ndarray]:
     """The synthetic linear track (rat1, seed 0) from cebra_pipe.
@@ -578,6 +689,9 @@ def main(argv: list[str] | None = None) -> None:
         lib, mode, data_path, seed, steps, threads, out_path = argv[1:8]
         _worker(lib, mode, data_path, int(seed), int(steps), int(threads), out_path)
         return
+    if argv[:1] == ["--step-check-worker"]:
+        _step_check_worker(*argv[1:5])
+        return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference-python",
@@ -598,6 +712,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ours-root", type=Path, default=REPO,
                         help="directory holding the cebra_pipe to fit (default: this "
                              "working tree; a frozen copy keeps a long run's code fixed)")
+    parser.add_argument("--step-check", action="store_true",
+                        help="fit nothing: check that both libraries' training steps agree "
+                             "from the same weights on the same batches (needs "
+                             "--reference-python)")
     parser.add_argument("--report-only", action="store_true",
                         help="fit nothing: tables from what the cache holds")
     parser.add_argument("--markdown", type=Path, help="also write the markdown table here")
@@ -606,6 +724,17 @@ def main(argv: list[str] | None = None) -> None:
     steps = args.steps or (500 if args.quick else 5000)
     seeds = args.seeds if args.seeds is not None else ([0, 1] if args.quick else list(range(8)))
     datasets = tuple(args.datasets or (("synthetic",) if args.quick else RATS))
+    if args.step_check:
+        if not args.reference_python:
+            parser.error("--step-check needs --reference-python")
+        with tempfile.TemporaryDirectory(prefix="cebra_step_check_") as scratch:
+            path, _ = prepare_data(Path(scratch), datasets[:1], 100.0)[datasets[0]]
+            result = step_check(args.reference_python, path, Path(scratch))
+        print(f"{STEP_CHECK_STEPS} Adam steps on {datasets[0]} from the same weights and "
+              f"batches: max |loss difference| {result['max_loss_diff']:.2e}, max |weight "
+              f"difference| {result['max_weight_diff']:.2e} (loss {result['first_loss']:.3f}"
+              f" -> {result['last_loss']:.3f}); agree: {result['agree']}")
+        sys.exit(0 if result["agree"] else 1)
     if args.report_only:
         records = [r for r in FitCache(args.cache).load().values()
                    if r["steps"] == steps and r["mode"] in args.modes

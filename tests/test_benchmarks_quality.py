@@ -264,3 +264,26 @@ def test_quick_mode_for_cebra_pipe_decodes_far_below_chance(tmp_path):
     assert 0.5 < rows[0]["consistency_cebra_pipe"] <= 1.0
     assert math.isnan(rows[0]["ratio"])
     assert "| behavior | synthetic | 2 / 0 |" in quality.markdown_table(rows)
+
+
+def test_train_steps_repeat_exactly_and_see_a_changed_criterion():
+    import torch
+
+    from cebra_pipe import models
+    from cebra_pipe.models.criterions import FixedCosineInfoNCE
+
+    rng = np.random.default_rng(0)
+    neural = rng.poisson(2, (300, 7)).astype(np.float32)
+    reference = rng.integers(5, 300 - 15, (5, 32))
+    batches = np.stack([reference, reference + 10, rng.integers(5, 285, (5, 32))], 1)
+
+    def losses(temperature):
+        torch.manual_seed(0)
+        model = models.init("offset10-model", num_neurons=7, num_units=8, num_output=3)
+        return quality.train_steps(model, FixedCosineInfoNCE(temperature=temperature),
+                                   neural, batches, 1e-3)
+
+    first = losses(1.0)
+    assert first.shape == (5,) and np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, losses(1.0))
+    assert np.abs(losses(0.5) - first).max() > 100 * quality.STEP_CHECK_TOLERANCE
