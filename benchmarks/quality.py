@@ -683,6 +683,41 @@ def per_seed_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot_errors(rows: list[dict], path: Path) -> None:
+    """Every seed's error (cm) per (mode, rat), both libraries side by side, medians marked.
+
+    Single seeds swing by centimetres; the picture shows how far the two clouds overlap.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows) + 0.6, 3.4),
+                             squeeze=False, sharey=False)
+    for ax, row in zip(axes[0], rows):
+        for x, (lib, colour) in enumerate(zip(LIBRARIES, ("tab:blue", "tab:orange"))):
+            errors = row[f"errors_cm_{lib}"]
+            if not errors:
+                continue
+            jitter = np.linspace(-0.12, 0.12, len(errors)) if len(errors) > 1 else [0.0]
+            ax.scatter(x + np.asarray(jitter), errors, color=colour, s=18, alpha=0.8)
+            ax.hlines(np.median(errors), x - 0.25, x + 0.25, color=colour, lw=2)
+        ax.set_xticks([0, 1], [f"{lib}\n(n={len(row[f'seeds_{lib}'])})" for lib in LIBRARIES])
+        ax.set_xlim(-0.6, 1.6)
+        ci = ("" if np.isnan(row["ci_low"])
+              else f"\nratio {row['ratio']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]")
+        ax.set_title(f"CEBRA-{row['mode'].capitalize()}, {row['dataset']}{ci}", fontsize=9)
+    axes[0][0].set_ylabel("median |position error| (cm)")
+    fig.suptitle(f"one dot per seed; bars: medians (chance ~"
+                 f"{np.nanmedian([r['chance_cm_cebra_pipe'] for r in rows]):.0f} cm)",
+                 fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -720,6 +755,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="fit nothing: tables from what the cache holds")
     parser.add_argument("--markdown", type=Path, help="also write the markdown table here")
     parser.add_argument("--json", type=Path, help="also write the summary rows here")
+    parser.add_argument("--plot", type=Path, help="also draw every seed's error (PNG)")
     args = parser.parse_args(argv)
     steps = args.steps or (500 if args.quick else 5000)
     seeds = args.seeds if args.seeds is not None else ([0, 1] if args.quick else list(range(8)))
@@ -754,6 +790,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(table + "\n")
+    if args.plot and rows:
+        plot_errors(rows, args.plot)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))

@@ -287,3 +287,16 @@ def test_train_steps_repeat_exactly_and_see_a_changed_criterion():
     assert first.shape == (5,) and np.all(np.isfinite(first))
     np.testing.assert_array_equal(first, losses(1.0))
     assert np.abs(losses(0.5) - first).max() > 100 * quality.STEP_CHECK_TOLERANCE
+
+
+def test_plot_draws_one_panel_per_row(tmp_path):
+    import matplotlib.image
+
+    records = [_record(lib, "time", "achilles", s, 10.0 + s + (lib == "reference"))
+               for lib in quality.LIBRARIES for s in range(3)]
+    records.append(_record("cebra_pipe", "behavior", "buddy", 0, 12.0))
+    path = tmp_path / "plots" / "quality.png"
+    quality.plot_errors(quality.summarize(records), path)
+    image = matplotlib.image.imread(path)
+    assert image.shape[1] > 1.5 * image.shape[0]  # two panels side by side
+    assert image[..., :3].std() > 0.05  # not blank
