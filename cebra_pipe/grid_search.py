@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from cebra_pipe.arrays import to_numpy
+from cebra_pipe.data.splits import block_split
 from cebra_pipe.io import atomic_write, jsonable
 
 __all__ = ["GridSearch", "RESULTS_FILE"]
@@ -396,8 +397,8 @@ def _split(name: str, data: _Dataset, valid_fraction: float, combo: dict
     cuts = []
     for i, neural in enumerate(sessions):
         total = len(neural)
-        n_train = int(round(total * (1.0 - valid_fraction)))
-        n_valid = total - n_train
+        n_valid = len(block_split(total, valid_fraction)[1])
+        n_train = total - n_valid
         if min(n_train, n_valid) < needed:
             where = f"session {i} of dataset {name!r}" if data.multi else f"dataset {name!r}"
             raise ValueError(

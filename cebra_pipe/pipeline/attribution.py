@@ -39,11 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from cebra_pipe.pipeline.arguments import parse_seeds
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_model,
                                         load_session,
                                         load_split, run, save_npz, write_json,
                                         write_provenance, write_tsv)
-from cebra_pipe.pipeline.train import parse_seeds
+from cebra_pipe.pipeline.layout import Layout
 
 STEP = "attribution"
 

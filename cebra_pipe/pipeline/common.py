@@ -435,3 +435,32 @@ def training_labels(session: Session, names: Sequence[str], idx: np.ndarray,
         perm = np.random.default_rng([int(s) for s in shuffle_seed]).permutation(len(idx))
         out = [values[perm] for values in out]
     return tuple(out)
+
+
+def control_labels(session: Any, spec: dict[str, Any], idx: np.ndarray,
+                   seed_parts: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """The labels a variant trains or is scored on at time steps ``idx``.
+
+    For a training null (``spec["shuffle"]``) every label is reordered by one null
+    order of kind ``spec["null_kind"]`` (circular shift by at least ``min_shift``,
+    samples or a duration converted with the session's sample period (``bin_size``
+    for sessions without a time base), or sample-wise permutation; inside trials when
+    ``within_trials`` and the session has them), drawn from ``seed_parts`` and the
+    null's index.
+    """
+    from cebra_pipe.hypothesis.nulls import null_orders, to_samples
+
+    labels = training_labels(session, spec["names"], idx)
+    if not spec["shuffle"] or not labels:
+        return labels
+    trials = session.trial[idx] if spec["within_trials"] and session.trial is not None else None
+    rng = np.random.default_rng([int(s) for s in seed_parts] + [spec["null_index"]])
+    try:
+        min_shift = to_samples(spec["min_shift"], session.sample_period(spec.get("bin_size")),
+                               "hypotheses.min_shift")
+        order = null_orders(spec["null_kind"], len(idx), 1, min_shift=min_shift,
+                            trials=trials, seed=rng)[0]
+    except ValueError as err:
+        raise PipelineError(f"session {session.name}: training null of {spec['names']}: "
+                            f"{err}") from None
+    return tuple(values[order] for values in labels)

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from cebra_pipe.pipeline.arguments import parse_seeds
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output,
                                         check_embedding, load_embedding, load_npz,
                                         load_session, load_split, run, write_provenance,
                                         write_tsv)
 from cebra_pipe.pipeline.labels import check_shared_range
-from cebra_pipe.pipeline.train import parse_seeds
 
 
 def _parser(step: str) -> argparse.ArgumentParser:

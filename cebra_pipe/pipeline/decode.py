@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from cebra_pipe.pipeline.arguments import check_label_spec, parse_seeds
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, check_embedding,
-                                        json_arg, load_embedding, load_model, load_npz,
-                                        load_session, load_split, run,
+                                        control_labels, json_arg, load_embedding, load_model,
+                                        load_npz, load_session, load_split, run,
                                         write_provenance, write_tsv)
 from cebra_pipe.pipeline.config import Variant
-from cebra_pipe.pipeline.train import check_label_spec, control_labels, parse_seeds
 
 STEP = "decode"
 METRICS_HIGHER_IS_BETTER = {"r2": True, "accuracy": True, "gof_bits": True,

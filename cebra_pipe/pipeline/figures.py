@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cebra_pipe.pipeline.arguments import parse_seeds
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output,
                                         json_arg, load_session, write_provenance,
                                         load_split, run)
-from cebra_pipe.pipeline.train import parse_seeds
 
 STEP = "figures"
 

@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from cebra_pipe.pipeline.arguments import parse_seeds
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output, json_arg,
                                         load_embedding, load_model, load_session, load_split, run,
                                         training_labels, write_provenance, write_tsv)
-from cebra_pipe.pipeline.train import parse_seeds
 
-SESSION_STEP, COHORT_STEP = "hypotheses-session", "hypotheses"
+SESSION_STEP, COHORT_STEP, LOAO_STEP = "hypotheses-session", "hypotheses", "hypotheses-loao"
 
 
 def _session_parser() -> argparse.ArgumentParser:

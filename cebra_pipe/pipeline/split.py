@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from cebra_pipe.data.splits import block_split
 from cebra_pipe.pipeline.common import (PipelineError, Session, all_or_nothing,
                                         canonical_json, load_npz, load_session, run,
                                         save_npz, write_provenance)
@@ -60,23 +61,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="split file to write (.npz)")
     parser.add_argument("--provenance", required=True)
     return parser
-
-
-def block_split(num_timesteps: int, valid_fraction: float, num_blocks: int = 1
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out the last ``valid_fraction`` of each of ``num_blocks`` contiguous blocks.
-
-    Returns
-    -------
-    train, valid : sorted int64 indices into ``range(num_timesteps)``
-    """
-    edges = np.linspace(0, num_timesteps, num_blocks + 1).round().astype(int)
-    is_valid = np.zeros(num_timesteps, dtype=bool)
-    for begin, end in zip(edges[:-1], edges[1:]):
-        held = int(round((end - begin) * valid_fraction))
-        if held:
-            is_valid[end - held:end] = True
-    return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
 
 
 def trial_split(trial: np.ndarray, valid_fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -42,7 +42,6 @@ where an uninterrupted one does.
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,13 +49,13 @@ from typing import Any
 
 import numpy as np
 
-from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg, load_session,
-                                        load_split, run, save_npy, save_npz, sha256_file,
-                                        sha256_json, training_labels, write_provenance,
-                                        write_tsv)
+from cebra_pipe.pipeline.arguments import check_label_spec, check_model_params, parse_seeds
+from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, control_labels,
+                                        json_arg, load_session, load_split, run, save_npy,
+                                        save_npz, sha256_file, sha256_json, training_labels,
+                                        write_provenance, write_tsv)
 from cebra_pipe.pipeline.labels import check_shared_range
 from cebra_pipe.runtime import set_torch_threads
-
 
 
 def _parser(step: str) -> argparse.ArgumentParser:
@@ -88,102 +87,6 @@ def _parser(step: str) -> argparse.ArgumentParser:
                         help="training progress: lines (step, loss, steps/s, ETA) in the "
                              "job log, a bar on a terminal")
     return parser
-
-
-# ------------------------------------------------------------------------ checking
-
-_ESTIMATOR_KEYS = ("model_architecture", "conditional", "time_offsets", "batch_size",
-                   "max_iterations", "output_dimension", "num_hidden_units", "learning_rate",
-                   "temperature", "delta", "hybrid", "jacobian_regularization")
-
-
-def check_model_params(params: Any) -> dict[str, Any]:
-    """The estimator keyword arguments from ``--model``; errors name the field."""
-    if not isinstance(params, dict):
-        raise PipelineError(f"--model must be a JSON object, got {type(params).__name__}.")
-    unknown = sorted(set(params) - set(_ESTIMATOR_KEYS) - {"checkpoint_every"})
-    if unknown:
-        raise PipelineError(f"--model: unknown field(s) {unknown}; allowed: "
-                            f"{sorted(_ESTIMATOR_KEYS + ('checkpoint_every',))}.")
-    for key in ("time_offsets", "batch_size", "max_iterations", "output_dimension",
-                "num_hidden_units", "checkpoint_every"):
-        value = params.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise PipelineError(f"--model field '{key}' must be a positive integer, got "
-                                f"{value!r}.")
-    for key in ("learning_rate", "temperature", "delta"):
-        value = params.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or not value > 0):
-            raise PipelineError(f"--model field '{key}' must be a finite positive number, got "
-                                f"{value!r}.")
-    name = params.get("model_architecture")
-    if name is not None:
-        from cebra_pipe import CEBRA
-
-        available = CEBRA.supported_model_architectures()
-        if name not in available:
-            raise PipelineError(f"--model field 'model_architecture': unknown model {name!r}; "
-                                f"available: {sorted(available)}.")
-    return {k: params[k] for k in _ESTIMATOR_KEYS if params.get(k) is not None}
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` -> ``[0, 1, 2]``; empty, negative, duplicate or non-integer is an error."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise PipelineError("--seeds is empty: give at least one seed, e.g. --seeds 0.")
-    try:
-        seeds = [int(p) for p in parts]
-    except ValueError:
-        raise PipelineError(f"--seeds must be comma-separated integers, got {text!r}.") from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise PipelineError(f"--seeds must be distinct non-negative integers, got {seeds}.")
-    return seeds
-
-
-def check_label_spec(spec: Any) -> dict[str, Any]:
-    if not isinstance(spec, dict) or not isinstance(spec.get("names", []), list):
-        raise PipelineError('--labels must be a JSON object like {"names": ["position"]}.')
-    checked = {"names": list(spec.get("names", [])), "shuffle": bool(spec.get("shuffle", False)),
-               "shuffle_seed": int(spec.get("shuffle_seed", 0))}
-    if checked["shuffle"]:
-        checked |= {"null_kind": str(spec.get("null_kind", "permutation")),
-                    "null_index": int(spec.get("null_index", 0)),
-                    "min_shift": spec.get("min_shift", 1),
-                    "bin_size": spec.get("bin_size"),
-                    "within_trials": bool(spec.get("within_trials", False))}
-    return checked
-
-
-def control_labels(session: Any, spec: dict[str, Any], idx: np.ndarray,
-                   seed_parts: Sequence[int]) -> tuple[np.ndarray, ...]:
-    """The labels a variant trains or is scored on at time steps ``idx``.
-
-    For a training null (``spec["shuffle"]``) every label is reordered by one null
-    order of kind ``spec["null_kind"]`` (circular shift by at least ``min_shift``,
-    samples or a duration converted with the session's sample period (``bin_size``
-    for sessions without a time base), or sample-wise permutation; inside trials when
-    ``within_trials`` and the session has them), drawn from ``seed_parts`` and the
-    null's index.
-    """
-    from cebra_pipe.hypothesis.nulls import null_orders, to_samples
-
-    labels = training_labels(session, spec["names"], idx)
-    if not spec["shuffle"] or not labels:
-        return labels
-    trials = session.trial[idx] if spec["within_trials"] and session.trial is not None else None
-    rng = np.random.default_rng([int(s) for s in seed_parts] + [spec["null_index"]])
-    try:
-        min_shift = to_samples(spec["min_shift"], session.sample_period(spec.get("bin_size")),
-                               "hypotheses.min_shift")
-        order = null_orders(spec["null_kind"], len(idx), 1, min_shift=min_shift,
-                            trials=trials, seed=rng)[0]
-    except ValueError as err:
-        raise PipelineError(f"session {session.name}: training null of {spec['names']}: "
-                            f"{err}") from None
-    return tuple(values[order] for values in labels)
 
 
 # ------------------------------------------------------------------------ training

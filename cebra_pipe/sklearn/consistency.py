@@ -16,6 +16,7 @@ import sklearn.linear_model
 import sklearn.metrics
 
 from cebra_pipe.arrays import check_embedding, to_numpy
+from cebra_pipe.data.splits import block_split
 
 __all__ = ["consistency_score"]
 
@@ -56,23 +57,6 @@ def _check_held_out(held_out: float | None) -> float:
     if not 0.0 < float(held_out) < 1.0:
         raise ValueError(f"held_out must be in (0, 1) or None, got {held_out!r}.")
     return float(held_out)
-
-
-def _time_split(n_samples: int, held_out: float) -> tuple[np.ndarray, np.ndarray]:
-    """Split time into a leading train block and a trailing test block.
-
-    A contiguous split (rather than a random one) keeps temporally autocorrelated
-    neighbours of test samples out of the training set.
-
-    Returns
-    -------
-    train_mask, test_mask : (n_samples,) boolean
-    """
-    test = np.zeros(n_samples, dtype=bool)
-    if held_out > 0:
-        n_train = int(round(n_samples * (1.0 - held_out)))
-        test[n_train:] = True
-    return ~test, test
 
 
 def _interleaved_split(n_bins: int, held_out: float) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +204,10 @@ def _consistency_between_runs(arrays: list[np.ndarray], held_out: float
             'between="runs" needs embeddings of equal length (runs on the same data), got '
             f"lengths {[len(a) for a in arrays]}; use between=\"datasets\" with labels.")
     ids = np.arange(len(arrays))
-    train, test = _time_split(len(arrays[0]), held_out)
+    # Runs hold out the last part of time, as training splits do.
+    test = np.zeros(len(arrays[0]), dtype=bool)
+    test[block_split(len(arrays[0]), held_out)[1]] = True
+    train = ~test
     _check_split_sizes(train, test, held_out, "time samples")
     scores, pairs = _pairwise_r2(arrays, ids, train, test)
     return scores, pairs, ids
