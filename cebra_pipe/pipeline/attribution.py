@@ -44,7 +44,6 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg,
                                         load_session,
                                         load_split, run, save_npz, write_json,
                                         write_provenance, write_tsv)
-from cebra_pipe.pipeline.layout import Layout
 
 STEP = "attribution"
 
