@@ -348,3 +348,70 @@ def test_sessions_table_gives_kinds_units_normalisation_and_split_warnings(tmp_p
     assert labels.describe_labels(load_session(normalised)) == (
         "direction (discrete), position (continuous, m; normalised: zscore)")
 
+
+# ------------------------------------------------------------------ end to end
+
+def _write_sheet(workdir: Path, rows: list[dict[str, str]]) -> None:
+    columns = ["animal", "session", "neural_file", "neural_key", "group", "label_keys",
+               "label_units"]
+    lines = ["\t".join(columns)] + ["\t".join(r.get(c, "") for c in columns) for r in rows]
+    (workdir / "config" / "sessions.tsv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_sessions_with_different_label_keys_and_units_run_end_to_end(tmp_path):
+    """rat1 stores position in metres under 'pos_m', rat2 in centimetres under
+    'tracking_x_cm' (and its direction under 'dir2'): normalised per session, the
+    cohort's multi-session model and between-session consistency run, and the reports
+    give the normalised unit."""
+    from cebra_pipe import datasets
+    from pipeline_helpers import load_test_config, snakemake, write_workdir
+
+    config = load_test_config()
+    config["labels"] = {"position": {"type": "continuous", "key": "pos_m", "unit": "m",
+                                     "normalize": "range"},
+                        "direction": {"type": "discrete", "key": "dir"}}
+    config["label_sets"] = {"position": ["position"]}
+    config["models"] = {"behavior": config["models"]["behavior"]}
+    config["consistency"]["align_label"] = "position"
+    # Only what the label handling touches: one seed, no training nulls or attribution.
+    config |= {"seeds": [0], "controls": {"shuffle": False},
+               "attribution": {"enabled": False}, "hypotheses": {"num_nulls": 20}}
+    workdir = write_workdir(tmp_path, config, [])
+    (workdir / "data").mkdir()
+    for animal, scale, keys in (("rat1", 1.0, ("pos_m", "dir")),
+                                ("rat2", 100.0, ("tracking_x_cm", "dir2"))):
+        rec = datasets.init("synthetic-linear-track", animal=animal, seed=1, duration=30)
+        np.savez(workdir / "data" / f"{animal}.npz", neural=rec.neural,
+                 **{keys[0]: rec.continuous[:, 0] * scale, keys[1]: rec.discrete})
+    rows = [{"animal": "rat1", "session": "s1", "neural_file": "data/rat1.npz",
+             "neural_key": "neural", "group": "cohort"},
+            {"animal": "rat2", "session": "s1", "neural_file": "data/rat2.npz",
+             "neural_key": "neural", "group": "cohort",
+             "label_keys": "position=tracking_x_cm;direction=dir2",
+             "label_units": "position=cm"}]
+    _write_sheet(workdir, rows)
+    snakemake(workdir, "--cores", "2", check=True)
+    results = next(p.parent for p in workdir.rglob("sessions/rat2/s1.npz")).parent.parent
+    rat1, rat2 = (load_session(results / "sessions" / a / "s1.npz") for a in ("rat1", "rat2"))
+    for session, unit in ((rat1, "m"), (rat2, "cm")):
+        values = session.labels["position"]
+        assert values.min() == pytest.approx(0.0, abs=1e-6)
+        assert values.max() == pytest.approx(1.0, abs=1e-6)
+        assert session.meta["label_normalization"]["position"]["unit"] == unit
+    assert rat2.meta["label_normalization"]["position"]["scale"][0] == pytest.approx(
+        100 * rat1.meta["label_normalization"]["position"]["scale"][0], rel=0.05)
+    assert list(results.rglob("consistency/datasets/multi/cohort/behavior/position.tsv"))
+    assert list(results.rglob("consistency/datasets/single/cohort/behavior/position.tsv"))
+    overview = next(results.rglob("overview.html")).read_text()
+    assert "fraction of the session" in overview
+
+    # Without normalisation the sheet's units disagree: the run stops before any job.
+    config["labels"]["position"]["normalize"] = "none"
+    write_workdir(tmp_path, config, [])
+    _write_sheet(workdir, rows)
+    result = snakemake(workdir, "-n")
+    assert result.returncode != 0
+    assert ("label 'position' is compared between sessions (consistency or multi-session "
+            "models) but its unit differs (m: rat1/s1; cm: rat2/s1)") in (result.stdout
+                                                                          + result.stderr)

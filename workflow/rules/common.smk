@@ -85,6 +85,13 @@ SEEDS = [int(s) for s in config["seeds"]]
 SINGLE = cp_config.single_variants(config)
 MULTI = cp_config.multi_variants(config)
 ALIGN_LABEL = cp_config.align_label(config)
+
+
+def label_units(animal=None, session=None):
+    """Unit of each label's values in these sessions (all by default): the normalised
+    unit, else the sheet's label_units, else the config's unit."""
+    return cp_config.label_units(config, [r for r in ROWS if animal in (None, r["animal"])
+                                          and session in (None, r["session"])])
 RESULTS = "results"
 # Conda environment of every rule (used with --software-deployment-method conda).
 CONDA_ENV = os.path.relpath(os.path.join(workflow.basedir, "environment.yml"), os.path.join(workflow.basedir, "workflow", "rules"))

@@ -37,7 +37,7 @@ rule hypotheses_session:
         alpha=config["hypotheses"]["alpha"],
         smoothing=config["hypotheses"]["baseline_smoothing"],
         null_seed=config["hypotheses"]["seed"],
-        units=json_param({name: spec["unit"] for name, spec in config["labels"].items()}),
+        units=lambda w: json_arg(label_units(w.animal, w.session)),
         knn=config["decoding"]["knn_neighbors"],
         gof_batches=config["decoding"]["gof_batches"],
         device=config["device"],

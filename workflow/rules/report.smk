@@ -32,7 +32,7 @@ rule figures:
         dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
         variants=json_arg([[v.model, v.labels] for v in SINGLE]),
         seeds=",".join(map(str, SEEDS)),
-        units=json_param({n: spec["unit"] for n, spec in config["labels"].items()}),
+        units=lambda w: json_arg(label_units(w.animal, w.session)),
         max_points=config["report"]["max_points"],
     log:
         f"{RESULTS}/logs/figures/{{animal}}/{{session}}.log",
@@ -104,7 +104,7 @@ rule report_animal:
             "align_label": ALIGN_LABEL or "none",
             "runs_consistency": len(SEEDS) >= 2,
             "title": config["report"]["title"],
-            "units": {n: spec["unit"] for n, spec in config["labels"].items()},
+            "units": label_units(w.animal),
             "max_points": config["report"]["max_points"],
         }),
         page_title=lambda w: f"{config['report']['title']}: animal {w.animal}",
@@ -151,7 +151,7 @@ rule report_overview:
             "seeds": SEEDS,
             "results": RESULTS,
             "title": config["report"]["title"],
-            "units": {n: spec["unit"] for n, spec in config["labels"].items()},
+            "units": label_units(),
             "iterations": {v.model: config["models"][v.model]["max_iterations"]
                            for v in SINGLE + MULTI},
             "align_label": ALIGN_LABEL or "none",
