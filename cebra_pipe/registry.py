@@ -25,6 +25,7 @@ class Registry:
         self.kind = kind
         self._factories: dict[str, Callable[..., Any]] = {}
         self._defaults: dict[str, dict[str, Any]] = {}
+        self._templates: dict[str, str] = {}  # name -> template it was parametrized from
 
     def register(self, name: str, *, override: bool = False, **defaults: Any):
         """Decorator registering ``cls`` under ``name`` (with fixed keyword defaults)."""
@@ -52,14 +53,23 @@ class Registry:
 
             for values in itertools.product(*(choices[k] for k in keys)):
                 kw = dict(zip(keys, values))
-                self.register(template.format(**kw), **kw)(cls)
+                name = template.format(**kw)
+                self.register(name, **kw)(cls)
+                self._templates[name] = template
             return cls
 
         return decorator
 
-    def get_options(self, pattern: str = "*", limit: int | None = None) -> list[str]:
-        """Registered names matching the glob ``pattern``, at most ``limit`` of them."""
-        names = [n for n in self._factories if fnmatch.fnmatchcase(n, pattern)]
+    def get_options(self, pattern: str = "*", limit: int | None = None, *,
+                    expand_parametrized: bool = True) -> list[str]:
+        """Registered names matching the glob ``pattern``, at most ``limit`` of them.
+
+        With ``expand_parametrized=False`` a family registered by :meth:`parametrize`
+        is listed once, by its template (``"offset{n}-model"``), where its first name was.
+        """
+        listed = dict.fromkeys(n if expand_parametrized else self._templates.get(n, n)
+                               for n in self._factories)
+        names = [n for n in listed if fnmatch.fnmatchcase(n, pattern)]
         return names if limit is None else names[:limit]
 
     def is_registered(self, name: str) -> bool:
@@ -78,3 +88,15 @@ class Registry:
         """Instantiate the class registered under ``name``."""
         cls = self.get(name)
         return cls(*args, **{**self._defaults[name], **kwargs})
+
+
+#: What a module exposing a registry provides (see the module docstring).
+REGISTRY_FUNCTIONS = ("register", "parametrize", "init", "get_options")
+
+
+def is_registry(module: Any, check_docs: bool = False) -> bool:
+    """Whether ``module`` exposes a registry's functions (and, if asked, their docstrings)."""
+    functions = [getattr(module, name, None) for name in REGISTRY_FUNCTIONS]
+    if not all(callable(f) for f in functions):
+        return False
+    return not check_docs or all(f.__doc__ for f in functions)

@@ -23,7 +23,8 @@ _ATTRIBUTES = {
     "MixedDataLoader": "cebra_pipe.data.single_session",
     "load_data": "cebra_pipe.data.load",
 }
-_SUBMODULES = {"load", "multi_session", "samplers", "single_session"}
+_SUBMODULES = {"datasets", "datatypes", "helper", "load", "loaders", "multi_session", "samplers",
+               "single_session"}
 
 __all__ = sorted((set(_ATTRIBUTES) - {"load_data"}) | (_SUBMODULES - {"load"}))
 

@@ -23,6 +23,17 @@ def _as_tensor(array, dtype: torch.dtype, name: str) -> torch.Tensor:
     return tensor.to(dtype)
 
 
+def _check_integral(array, name: str) -> None:
+    """Class labels must be whole numbers: casting 0.7 to class 0 would merge classes."""
+    values = array.detach() if isinstance(array, torch.Tensor) else np.asarray(array)
+    floating = values.is_floating_point() if isinstance(values, torch.Tensor) else \
+        values.dtype.kind == "f"
+    if floating and bool((values != values.round()).any()):
+        raise TypeError(f"{name} labels must be integers (class ids), got non-integer "
+                        f"values of dtype {values.dtype}; pass continuous labels as "
+                        "continuous.")
+
+
 class TensorDataset:
     """One recording: neural activity and optional labels, all on one device.
 
@@ -58,6 +69,7 @@ class TensorDataset:
             self._check_length(self.continuous, "continuous")
         self.discrete = None
         if discrete is not None:
+            _check_integral(discrete, "discrete")
             disc = _as_tensor(discrete, torch.long, "discrete")
             if disc.dim() == 2 and disc.shape[1] == 1:
                 disc = disc[:, 0]

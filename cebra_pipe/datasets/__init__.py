@@ -14,12 +14,31 @@
 - ``synthetic-connectivity``: latents driving known groups of neurons, with the true
   ``(neurons, latents)`` connectivity for scoring attribution maps
   (:mod:`cebra_pipe.datasets.connectivity`).
+
+:mod:`cebra_pipe.datasets.poisson` turns rates into Poisson spike counts with a
+refractory period.
 """
 
 from __future__ import annotations
 
+import os
+
 from cebra_pipe.datasets.base import REGISTRY, Recording, RecordingSet
 from cebra_pipe.datasets import connectivity, demo, linear_track  # noqa: F401  (registers)
+
+#: Environment variable naming the folder that :func:`get_datapath` resolves against.
+DATADIR_VARIABLE = "CEBRA_DATADIR"
+
+
+def get_datapath(path: str | os.PathLike | None = None) -> str:
+    """``path`` under the data folder (``$CEBRA_DATADIR``, else ``data``), as in the reference.
+
+    The registered datasets here are generated and read no files; this resolves the
+    paths of a user's own data the way scripts written for the reference expect.
+    """
+    root = os.environ.get(DATADIR_VARIABLE, "data")
+    return root if path is None else os.path.join(root, os.fspath(path))
+
 
 register = REGISTRY.register
 parametrize = REGISTRY.parametrize
@@ -29,4 +48,4 @@ is_registered = REGISTRY.is_registered
 get = REGISTRY.get
 
 __all__ = ["Recording", "RecordingSet", "register", "parametrize", "init", "get_options",
-           "is_registered", "get", "REGISTRY"]
+           "is_registered", "get", "REGISTRY", "get_datapath"]

@@ -115,3 +115,12 @@ def test_load_batch_gathers_once_and_stacks_without_copy():
     # Parts out of order are not adjacent: a copy, still the right windows.
     reordered = batch.stacked("negative", "reference")
     assert torch.equal(reordered, torch.cat([expected["negative"], expected["reference"]]))
+
+
+def test_non_integer_discrete_labels_are_refused():
+    neural = np.zeros((6, 2))
+    with pytest.raises(TypeError, match="discrete labels must be integers"):
+        TensorDataset(neural, discrete=np.array([0, 0.5, 1, 1, 2, 2]))
+    # Whole numbers stored as floats are class ids all the same.
+    dataset = TensorDataset(neural, discrete=torch.tensor([0.0, 1, 1, 2, 2, 0]))
+    assert dataset.discrete.dtype == torch.int64
