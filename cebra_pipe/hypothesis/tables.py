@@ -177,6 +177,9 @@ def verdict_table(table: Any) -> Any:
     columns = ["animal", "session", "model", "label_set", "metric", "real", "real_std",
                "null_median", "effect", "p_value", "p_adjusted", "verdict", "baseline_raw",
                "baseline_pca"]
+    if "within_animal" in view and view["within_animal"].notna().any():
+        # leave-one-animal-out rows: the held-out animal's own decoder beside the score
+        columns.insert(columns.index("null_median"), "within_animal")
     return view[columns].round(4)
 
 
@@ -249,6 +252,22 @@ def method_note(table: Any) -> str:
             "neural data (raw) and on its PCA with the embedding's dimension.")
 
 
+def _transfer_sentences(table: Any) -> list[str]:
+    """One sentence per leave-one-animal-out model and label set (R^2 rows)."""
+    if "within_animal" not in table:
+        return []
+    rows = table[table["within_animal"].notna() & (table["metric"] == "r2")]
+    out = []
+    for (model, label_set), part in rows.groupby(["model", "label_set"]):
+        encoded = int((part["verdict"] == ENCODED).sum())
+        out.append(f"Model {model}, label set **{label_set}**: {encoded} of {len(part)} "
+                   f"held-out session(s) are decoded above chance by a decoder trained on the "
+                   f"other animals (mean R^2 {part['real'].mean():.2f} against "
+                   f"{part['within_animal'].mean():.2f} with the animal's own decoder; "
+                   f"chance, the null median, {part['null_median'].mean():.2f}).")
+    return out
+
+
 def summary_paragraph(table: Any, cohort: Any, groups: Any) -> str:
     """A plain-language paragraph of the whole analysis for the top of the overview."""
     if table.empty:
@@ -267,6 +286,7 @@ def summary_paragraph(table: Any, cohort: Any, groups: Any) -> str:
                      f"sign-flip test across animals gives p = {row['sign_flip_p']:.3g} "
                      f"({row['verdict']}; with {int(row['num_animals'])} animal(s) the "
                      f"smallest possible p is {0.5 ** int(row['num_animals']):.3g}).")
+    parts += _transfer_sentences(table)
     tested = groups.dropna(subset=["p_value"]) if not groups.empty else groups
     if tested.empty:
         parts.append("No two groups with at least two animals each were compared.")

@@ -2,7 +2,7 @@
 
 Steps (in workflow order): ``ingest``, ``split``, ``train-single``, ``train-multi``,
 ``consistency-runs``, ``consistency-datasets``, ``decode``, ``controls``, ``hypotheses-session``,
-``hypotheses``, ``attribution``, ``join-cohort``, ``figures``,
+``hypotheses-loao``, ``hypotheses``, ``attribution``, ``join-cohort``, ``figures``,
 ``aggregate``, ``report``. Each module has ``main(argv)`` (raises on bad input) and
 ``cli(argv)`` (prints one error line and returns an exit status).
 """
@@ -22,6 +22,7 @@ STEPS: dict[str, str] = {
     "join-cohort": "cebra_pipe.pipeline.cohort",
     "hypotheses-session": "cebra_pipe.pipeline.hypotheses",
     "hypotheses": "cebra_pipe.pipeline.hypotheses",
+    "hypotheses-loao": "cebra_pipe.pipeline.hypotheses",
     "figures": "cebra_pipe.pipeline.figures",
     "aggregate": "cebra_pipe.pipeline.aggregate",
     "report": "cebra_pipe.pipeline.report",

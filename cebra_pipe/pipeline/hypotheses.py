@@ -13,7 +13,15 @@ corrected p < alpha). Raw-neural and PCA decoding baselines sit beside every dec
 score. Outputs: a TSV (see ``cebra_pipe.hypothesis.tables.SESSION_COLUMNS``), the
 null distributions (``.npz``), a figure of them with the real scores, provenance.
 
-``hypotheses`` gathers the session tables into ``results/tables/hypotheses.tsv``, the
+``hypotheses-loao`` (optional, ``hypotheses.leave_one_out``) tests a group's
+multi-session model animal by animal: trained on the other animals, the held-out
+animal added through ``fit(adapt=True)``, its valid part decoded by the kNN decoder
+fitted on the others' embeddings (:func:`cebra_pipe.hypothesis.leave_one_animal_out`),
+with the within-animal score beside it and a circular-shift null (chance level, p).
+Its rows (model ``"<model> (multi, leave-one-animal-out)"``, column ``within_animal``)
+join the hypothesis tables.
+
+``hypotheses`` gathers the session tables into ``<analysis>/tables/hypotheses.tsv``, the
 cohort table (per group: animals supporting each label set, sign-flip test on the
 per-animal effects) and the comparison of every pair of groups in the sheet.
 """
@@ -215,7 +223,7 @@ def _cohort_parser() -> argparse.ArgumentParser:
                         help='JSON {"group": [["animal", "session"], ...]}')
     parser.add_argument("--alpha", type=float, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="results/tables/hypotheses.tsv")
+    parser.add_argument("--out", required=True, help="the cohort table (<analysis>/tables/hypotheses.tsv)")
     parser.add_argument("--cohort", required=True)
     parser.add_argument("--groups-out", required=True)
     parser.add_argument("--provenance", required=True)
@@ -258,8 +266,142 @@ def cohort_main(argv: Sequence[str] | None = None) -> None:
           f"{len(cohort)} rows, {len(comparison)} group comparisons")
 
 
+def _loao_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {LOAO_STEP}",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", nargs="+", required=True, help="the group's session files")
+    parser.add_argument("--splits", nargs="+", required=True, help="their split files")
+    parser.add_argument("--model-name", required=True)
+    parser.add_argument("--label-set", required=True)
+    parser.add_argument("--model", type=json_arg, required=True,
+                        help="estimator parameters as JSON (the multi-session model's)")
+    parser.add_argument("--names", type=json_arg, required=True,
+                        help="JSON list of the label set's labels (trained on and decoded)")
+    parser.add_argument("--seeds", required=True)
+    parser.add_argument("--num-nulls", type=int, required=True)
+    parser.add_argument("--null-kind", required=True)
+    parser.add_argument("--min-shift", required=True,
+                        help="samples (integer) or a duration such as '2 s' or '500 ms'")
+    parser.add_argument("--bin-size", type=float, default=None,
+                        help="seconds per sample of sessions without a time base")
+    parser.add_argument("--within-trials", choices=["true", "false"], required=True)
+    parser.add_argument("--correction", choices=["holm", "bh", "none"], required=True)
+    parser.add_argument("--alpha", type=float, required=True)
+    parser.add_argument("--units", type=json_arg, required=True, help="JSON label -> unit")
+    parser.add_argument("--null-seed", type=int, required=True)
+    parser.add_argument("--knn-neighbors", type=int, required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--provenance", required=True)
+    return parser
+
+
+def loao_model_name(model: str) -> str:
+    """The ``model`` column of leave-one-animal-out rows: they are their own family of
+    tests, apart from the single-session model of the same name."""
+    return f"{model} (multi, leave-one-animal-out)"
+
+
+def loao_main(argv: Sequence[str] | None = None) -> None:
+    """Leave-one-animal-out decoding of one group's multi-session model and label set."""
+    import torch
+
+    from cebra_pipe import CEBRA, hypothesis
+    from cebra_pipe.hypothesis.tables import session_table
+    from cebra_pipe.pipeline.arguments import check_model_params
+
+    args = _loao_parser().parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    params, seeds = check_model_params(args.model), parse_seeds(args.seeds)
+    names = args.names
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise PipelineError("--names must be a non-empty JSON list of label names.")
+    if not isinstance(args.units, dict):
+        raise PipelineError("--units must be a JSON object label -> unit.")
+    if len(args.sessions) != len(args.splits):
+        raise PipelineError(f"--sessions has {len(args.sessions)} files but --splits has "
+                            f"{len(args.splits)}; give one split per session.")
+    sessions = [load_session(p) for p in args.sessions]
+    splits = [load_split(p, len(s.neural)) for p, s in zip(args.splits, sessions)]
+    animals = [str(s.meta["animal"]) for s in sessions]
+    if len(set(animals)) < 2:
+        raise PipelineError(f"{LOAO_STEP}: the group has sessions of {sorted(set(animals))} "
+                            "only; leaving one animal out needs at least two animals.")
+    for session in sessions:
+        _check_labels(session, names, args.label_set)
+    trains, valids = [sp["train"] for sp in splits], [sp["valid"] for sp in splits]
+    within = args.within_trials == "true"
+    data = dict(
+        animals=animals, X_train=[s.neural[t] for s, t in zip(sessions, trains)],
+        y_train=[training_labels(s, names, t) for s, t in zip(sessions, trains)],
+        X_valid=[s.neural[v] for s, v in zip(sessions, valids)],
+        targets=[{n: (_values(s, n, t), _values(s, n, v)) for n in names}
+                 for s, t, v in zip(sessions, trains, valids)],
+        segments_train=[s.segments_at(t) for s, t in zip(sessions, trains)],
+        segments_valid=[s.segments_at(v) for s, v in zip(sessions, valids)],
+        trials_valid=[s.trial[v] if within and s.trial is not None else None
+                      for s, v in zip(sessions, valids)],
+        sample_periods=[s.sample_period(args.bin_size) for s in sessions])
+    # The held-out animal's input layer trains as long as the model did.
+    params.setdefault("max_adapt_iterations", params.get("max_iterations", 500))
+    per_seed = []
+    for seed in seeds:
+        estimator = CEBRA(**params, device=args.device, random_state=seed)
+        try:
+            per_seed.append(hypothesis.leave_one_animal_out(
+                estimator, **data, num_nulls=args.num_nulls, kind=args.null_kind,
+                min_shift=_number(args.min_shift), neighbors=args.knn_neighbors,
+                seed=args.null_seed, units=args.units))
+        except ValueError as err:
+            raise PipelineError(f"{LOAO_STEP} {args.model_name}/{args.label_set} seed {seed}: "
+                                f"{err}") from None
+        print(f"seed {seed}: {len(per_seed[-1])} leave-one-animal-out scores", flush=True)
+    rows = _loao_rows(args, sessions, per_seed, len(seeds))
+    table = session_table(rows, correction=args.correction, alpha=args.alpha)
+    with all_or_nothing([args.out, args.provenance]):
+        write_tsv(args.out, table)
+        write_provenance(args.provenance, LOAO_STEP,
+                         params={k: v for k, v in vars(args).items()
+                                 if k not in ("out", "provenance")},
+                         inputs=list(args.sessions) + list(args.splits), seeds=seeds)
+    print(table[["animal", "session", "target", "metric", "real", "within_animal",
+                 "null_median", "p_value", "verdict"]].to_string(index=False))
+
+
+def _check_labels(session: Any, names: list[str], label_set: str) -> None:
+    missing = [n for n in names if n not in session.labels]
+    if missing:
+        raise PipelineError(f"session {session.name}: label(s) {missing} of label set "
+                            f"{label_set!r} are not in the session file.")
+
+
+def _loao_rows(args: argparse.Namespace, sessions: list, per_seed: list, num_seeds: int
+               ) -> list[dict[str, Any]]:
+    """One row per session and score: seed-averaged test, within-animal score beside it."""
+    from cebra_pipe.hypothesis.tables import combine_seeds
+
+    rows = []
+    first = per_seed[0]
+    for k, transfer in enumerate(first):
+        session = sessions[transfer.session]
+        combined, spread = combine_seeds([[run[k].test] for run in per_seed])[0]
+        period = session.sample_period(args.bin_size)
+        shift = _min_shift_samples(args, session)
+        rows.append({"animal": session.meta["animal"], "session": session.meta["session"],
+                     "model": loao_model_name(args.model_name), "label_set": args.label_set,
+                     **combined.row(), "real_std": spread, "num_seeds": num_seeds,
+                     "null_kind": args.null_kind, "min_shift": shift,
+                     "min_shift_s": float("nan") if period is None else shift * period,
+                     "within_animal": float(np.mean([run[k].within for run in per_seed])),
+                     "train_animals": len({s.meta["animal"] for s in sessions}) - 1})
+    return rows
+
+
 def cli_for(step: str, argv: Sequence[str] | None = None) -> int:
-    return run(session_main if step == SESSION_STEP else cohort_main, argv, step)
+    mains = {SESSION_STEP: session_main, COHORT_STEP: cohort_main, LOAO_STEP: loao_main}
+    return run(mains[step], argv, step)
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

@@ -99,3 +99,26 @@ def test_plot_null_distributions_one_row_per_label_set():
     fig = plot_null_distributions(tests, title="t")
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 4 and "p = 0.02" in visible[0].get_title()
+
+
+def test_leave_one_animal_out_rows_show_the_within_animal_score_and_a_summary():
+    import pandas as pd
+
+    from cebra_pipe.hypothesis.tables import summary_paragraph
+
+    plain = [_row("r1", "pos", "gof_bits", 0.01)]
+    loao = [dict(_row(a, "pos", "r2", p, effect=e, model="m (loao)"), within_animal=w,
+                 real=r, null_median=c)
+            for a, p, e, w, r, c in (("r1", 0.005, 0.7, 0.9, 0.6, -0.1),
+                                     ("r2", 0.4, 0.1, 0.8, 0.0, -0.1))]
+    table = session_table(plain + loao, correction="none")
+    view = verdict_table(table)
+    columns = list(view.columns)
+    assert columns.index("within_animal") == columns.index("null_median") - 1
+    assert "within_animal" not in verdict_table(session_table(plain)).columns
+    summary = summary_paragraph(table, pd.DataFrame(columns=["metric"]), pd.DataFrame())
+    # one of two held-out sessions below alpha; means 0.30 vs 0.85, chance -0.10
+    assert ("Model m (loao), label set **pos**: 1 of 2 held-out session(s) are decoded above "
+            "chance" in summary)
+    assert "mean R^2 0.30 against 0.85 with the animal's own decoder" in summary
+    assert "the null median, -0.10" in summary

@@ -158,3 +158,80 @@ def test_slurm_profile_sends_the_training_nulls_of_a_session_and_model_as_one_jo
                   if line.startswith(("train_single ", "train_null ")))
     # the real-label models stay separate jobs: time and behaviour per animal
     assert counts == {"train_null": str(3 * len(animals)), "train_single": str(2 * len(animals))}
+
+
+@pytest.mark.slow
+def test_leave_one_animal_out_runs_end_to_end_beside_grouped_local_training_nulls(tmp_path):
+    """A tiny config with hypotheses.leave_one_out: the LOAO rows reach the hypothesis
+    and cohort tables with the within-animal score and chance level; the training
+    nulls' group does not change a local run (each null trains as an ordinary job)."""
+    from cebra_pipe.hypothesis import tables as ht
+    from tests.pipeline.pipeline_helpers import (ci_rows, load_test_config, results_dir,
+                                                 snakemake, write_workdir)
+
+    config = load_test_config()
+    config["seeds"] = [0]
+    config["models"] = {"behavior": config["models"]["behavior"]}
+    config["controls"] = {"count": 2}
+    config["hypotheses"] = {"leave_one_out": True, "num_nulls": 19, "min_shift": "0.5 s",
+                            "bin_size": 0.025}
+    workdir = write_workdir(tmp_path, config, ci_rows())
+    result = snakemake(workdir, "--cores", "2", "--until", "hypotheses_cohort", "train_null",
+                       check=True, timeout=1500)
+    out = result.stdout + result.stderr
+    # locally each training null is its own job (groups only bundle cluster jobs)
+    assert "Group job" not in out and out.count("rule train_null:") == 4, out[-3000:]
+    results = results_dir(workdir)
+    for null in ("position-shuffled", "position-shuffled1"):
+        assert (results / "single" / "rat1" / "s1" / "behavior" / null / "seed0" /
+                "model.pt").is_file()
+    table = pd.read_csv(results / "tables" / "hypotheses.tsv", sep="\t")
+    loao = table[table["model"] == "behavior (multi, leave-one-animal-out)"]
+    assert sorted(loao["animal"].unique()) == ["rat1", "rat2"]
+    assert set(loao["metric"]) == {"r2", "median_abs_error"}
+    assert loao["within_animal"].notna().all() and (loao["num_nulls"] == 19).all()
+    assert (loao["min_shift"] == 20).all()  # 0.5 s at 0.025 s per sample
+    assert loao["p_value"].between(1 / 20, 1).all() and loao["verdict"].notna().all()
+    cohort = pd.read_csv(results / "tables" / "hypotheses_cohort.tsv", sep="\t")
+    assert "behavior (multi, leave-one-animal-out)" in set(cohort["model"])
+    assert "within_animal" in ht.verdict_table(table).columns
+    summary = ht.summary_paragraph(table, cohort, pd.DataFrame())
+    assert ("Model behavior (multi, leave-one-animal-out), label set **position**: "
+            in summary) and "with the animal's own decoder" in summary
+    assert "smallest attainable p-value is 0.0500" in summary
+
+
+def _session_files(tmp_path, animal, name):
+    import numpy as np
+
+    from cebra_pipe.pipeline.common import canonical_json, save_npz
+
+    rng = np.random.default_rng(0)
+    meta = {"animal": animal, "session": name, "label_types": {"position": "continuous"}}
+    session, split = tmp_path / f"{animal}_{name}.npz", tmp_path / f"{animal}_{name}_split.npz"
+    save_npz(session, {"neural": rng.normal(size=(300, 4)).astype("float32"),
+                       "label_position": rng.uniform(size=(300, 1)).astype("float32"),
+                       "meta": np.array(canonical_json(meta))})
+    save_npz(split, {"train": np.arange(240), "valid": np.arange(240, 300)})
+    return str(session), str(split)
+
+
+@pytest.mark.parametrize("animals, names, match", [
+    (["a", "a"], '["position"]', "leaving one animal out needs at least two animals"),
+    (["a", "b"], '["speed"]', "label(s) ['speed'] of label set 'position' are not in"),
+    (["a", "b"], "[]", "--names must be a non-empty JSON list"),
+])
+def test_loao_step_rejects_bad_input_and_writes_nothing(tmp_path, capsys, animals, names, match):
+    files = [_session_files(tmp_path, a, f"s{i}") for i, a in enumerate(animals)]
+    out = tmp_path / "out"
+    status = cli_for("hypotheses-loao", [
+        "--sessions", *[f[0] for f in files], "--splits", *[f[1] for f in files],
+        "--model-name", "behavior", "--label-set", "position",
+        "--model", '{"model_architecture": "offset5-model", "max_iterations": 5}',
+        "--names", names, "--seeds", "0", "--num-nulls", "19", "--null-kind", "circular_shift",
+        "--min-shift", "10", "--within-trials", "true", "--correction", "holm", "--alpha", "0.05",
+        "--units", "{}", "--null-seed", "0", "--knn-neighbors", "5",
+        "--out", str(out / "t.tsv"), "--provenance", str(out / "p.json")])
+    assert status == EXIT_BAD_INPUT
+    assert match in capsys.readouterr().err
+    assert not out.exists()

@@ -62,11 +62,67 @@ rule hypotheses_session:
         " --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
+def loao_tables():
+    """Leave-one-animal-out tables of every multi-session model of every group with at
+    least two animals, when hypotheses.leave_one_out is set."""
+    if not config["hypotheses"]["leave_one_out"]:
+        return []
+    return [LAYOUT.loao_file(group, v.model, v.labels) for group, members in GROUPS.items()
+            if len({animal for animal, _ in members}) >= 2 for v in MULTI]
+
+
+rule hypotheses_loao:
+    conda:
+        CONDA_ENV
+    input:
+        sessions=group_files("session"),
+        splits=group_files("split"),
+    output:
+        table=LAYOUT.loao_file("{group}", "{model}", "{labels}"),
+        provenance=LAYOUT.loao_file("{group}", "{model}", "{labels}", "provenance.json"),
+    params:
+        model=lambda w: json_arg(cp_config.model_params(config, w.model)),
+        names=lambda w: json_arg(list(config["label_sets"][w.labels])),
+        seeds=",".join(map(str, SEEDS)),
+        num_nulls=config["hypotheses"]["num_nulls"],
+        kind=config["hypotheses"]["null_kind"],
+        min_shift=str(config["hypotheses"]["min_shift"]),
+        bin_size=(f" --bin-size {config['hypotheses']['bin_size']}"
+                  if config["hypotheses"].get("bin_size") else ""),
+        within_trials=str(config["hypotheses"]["within_trials"]).lower(),
+        correction=config["hypotheses"]["correction"],
+        alpha=config["hypotheses"]["alpha"],
+        null_seed=config["hypotheses"]["seed"],
+        units=json_param({name: spec["unit"] for name, spec in config["labels"].items()}),
+        knn=config["decoding"]["knn_neighbors"],
+        device=config["device"],
+    log:
+        LAYOUT.log_file("hypotheses_loao", "{group}", "{model}", "{labels}"),
+    benchmark:
+        LAYOUT.benchmark_file("hypotheses_loao", "{group}", "{model}", "{labels}")
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=lambda w: config["models"][w.model]["mem_mb"],
+        # per animal left out: one multi-session training and one adaptation
+        runtime=lambda w: 2 * len(GROUPS[w.group]) * config["models"][w.model]["runtime"],
+    shell:
+        "python -m cebra_pipe hypotheses-loao --sessions {input.sessions:q}"
+        " --splits {input.splits:q} --model-name {wildcards.model} --label-set {wildcards.labels}"
+        " --model {params.model:q} --names {params.names:q} --seeds {params.seeds}"
+        " --num-nulls {params.num_nulls} --null-kind {params.kind}"
+        " --min-shift {params.min_shift:q}{params.bin_size} --within-trials {params.within_trials}"
+        " --correction {params.correction} --alpha {params.alpha} --units {params.units:q}"
+        " --null-seed {params.null_seed} --knn-neighbors {params.knn} --device {params.device:q}"
+        " --threads {threads} --out {output.table:q} --provenance {output.provenance:q}"
+        " > {log:q} 2>&1"
+
+
 rule hypotheses_cohort:
     conda:
         CONDA_ENV
     input:
-        tables=[LAYOUT.hypotheses_file(a, s) for a, s in ROW],
+        tables=[LAYOUT.hypotheses_file(a, s) for a, s in ROW] + loao_tables(),
     output:
         table=report(
             LAYOUT.table_file("hypotheses"),
