@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,47 @@ def _embedding_figure(folder: Path, variants: Sequence[tuple[str, str]], seed: i
     return fig
 
 
+def training_curves_figure(curves: Mapping[tuple[str, str], Mapping[int, Any]], column: str,
+                           ylabel: str, title: str = "", zero_line: bool = False):
+    """Training curves from ``loss.tsv`` tables: one panel per variant, one line per seed.
+
+    Parameters
+    ----------
+    curves
+        ``(model, labels) -> {seed: table}``, each table (a DataFrame) with a ``step``
+        column; tables without ``column`` draw no line.
+    column, ylabel
+        The column to draw (``loss`` or ``gof_bits``) and its axis label with unit.
+    title
+        The figure's title.
+    zero_line
+        Draw y = 0 (chance for goodness of fit in bits).
+    """
+    import matplotlib.pyplot as plt
+
+    rows, cols = _grid(len(curves))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), dpi=100,
+                             squeeze=False, sharey=True)
+    for ax, ((model, labels), tables) in zip(axes.flat, curves.items()):
+        for seed, table in tables.items():
+            if column in table:
+                ax.plot(table["step"], table[column], lw=0.8, label=f"seed {seed}")
+        ax.set_title(f"{model} / {labels}", fontsize=9)
+        ax.set_xlabel("iteration")
+        if zero_line:
+            ax.axhline(0, color="grey", lw=0.5)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    if axes.flat[0].lines:
+        axes.flat[0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(curves):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     import matplotlib
@@ -120,26 +162,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         split["valid"], 0] for name, values in sorted(session.labels.items())} or {
         "time step": np.asarray(split["valid"], dtype=np.float64)}
 
-    rows, cols = _grid(len(variants))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), dpi=100,
-                             squeeze=False, sharey=True)
-    for ax, (model, labels) in zip(axes.flat, variants):
+    curves: dict[tuple[str, str], dict[int, pd.DataFrame]] = {}
+    for model, labels in variants:
         for seed in seeds:
             path = folder / model / labels / f"seed{seed}" / "loss.tsv"
             try:
-                loss = pd.read_csv(path, sep="\t")
+                curves.setdefault((model, labels), {})[seed] = pd.read_csv(path, sep="\t")
             except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
                 raise PipelineError(f"loss file '{path}' is missing or unreadable: {err}") from None
-            ax.plot(loss["step"], loss["loss"], lw=0.8, label=f"seed {seed}")
-        ax.set_title(f"{model} / {labels}", fontsize=9)
-        ax.set_xlabel("iteration")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("InfoNCE loss")
-    axes.flat[0].legend(fontsize=7)
-    for ax in list(axes.flat)[len(variants):]:
-        ax.set_axis_off()
-    fig.suptitle(f"{session.name}: training loss", fontsize=10)
-    fig.tight_layout()
+    fig = training_curves_figure(curves, "loss", "InfoNCE loss (nats)",
+                                 f"{session.name}: training loss")
 
     discrete = frozenset(n for n, kind in session.meta["label_types"].items()
                          if kind == "discrete")
