@@ -329,13 +329,14 @@ def model_params(config: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 
 def label_spec(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
-    """Label names (with types) a variant trains on, and whether they are shuffled."""
+    """Label names a variant trains on, and whether (and how) they are shuffled; the
+    labels' kinds travel in the session file, not here."""
     if variant.label_set is None:
         names: list[str] = []
     else:
         names = list(config["label_sets"][variant.label_set])
-    spec = {"names": names, "types": {n: config["labels"][n]["type"] for n in names},
-            "shuffle": variant.shuffled, "shuffle_seed": config.get("controls", {}).get("seed", 0)}
+    spec = {"names": names, "shuffle": variant.shuffled,
+            "shuffle_seed": config.get("controls", {}).get("seed", 0)}
     if variant.shuffled:
         controls, hypotheses = config.get("controls", {}), config.get("hypotheses", {})
         spec |= {"null_kind": controls.get("kind", "circular_shift"),

@@ -234,15 +234,12 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return model
 
     def _make_criterion(self) -> torch.nn.Module:
-        learnable = self.temperature_mode == "auto"
-        cls = {("cosine", False): criterions.FixedCosineInfoNCE,
-               ("euclidean", False): criterions.FixedEuclideanInfoNCE,
-               ("cosine", True): criterions.LearnableCosineInfoNCE,
-               ("euclidean", True): criterions.LearnableEuclideanInfoNCE}[
-                   (self.distance, learnable)]
-        if learnable:
-            return cls(temperature=self.temperature, min_temperature=self.min_temperature)
-        return cls(temperature=self.temperature)
+        # The registry's names: "infonce-<distance>[-learnable]".
+        if self.temperature_mode == "auto":
+            return criterions.init(f"infonce-{self.distance}-learnable",
+                                   temperature=self.temperature,
+                                   min_temperature=self.min_temperature)
+        return criterions.init(f"infonce-{self.distance}", temperature=self.temperature)
 
     def _make_optimizer(self, parameters) -> torch.optim.Optimizer:
         return _OPTIMIZERS[self.optimizer](parameters, lr=self.learning_rate,
