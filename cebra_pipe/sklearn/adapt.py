@@ -1,10 +1,11 @@
 """Adding recordings to a trained model (``CEBRA.fit(..., adapt=True)``).
 
-Single-session models get a fresh input layer for the new neuron count and only
-that layer is trained. Multi-session models (one encoder per session) grow: each new
-session gets a copy of the cohort's template encoder (the encoder of session 0, the
-first session trained jointly) with a fresh input layer, and only those input layers
-are trained with the multi-session InfoNCE against the *frozen* cohort.
+Single-session models get fresh input layers for the new neuron count (the layers
+whose shape depends on it, :func:`input_parameters`) and only those are trained.
+Multi-session models (one encoder per session) grow: each new session gets the
+weights of the cohort's template encoder (the encoder of session 0, the first
+session trained jointly) with fresh input layers, and only those are trained with
+the multi-session InfoNCE against the *frozen* cohort.
 
 The cohort is represented by its :class:`CohortAnchors`: each cohort session's
 embedding of its training data and the labels of those samples, recorded at the end
@@ -18,9 +19,8 @@ are then matched by label across sessions exactly as in multi-session training
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +31,8 @@ from cebra_pipe.data.datatypes import Offset
 from cebra_pipe.sklearn.inputs import SessionData
 from cebra_pipe.sklearn.metrics import consistency_score
 
-#: The cohort encoder copied for a new session (documented in :func:`new_session_encoder`).
+#: The cohort session whose encoder a new session's encoder copies (all but its input
+#: layers): the first session trained jointly, so the choice is deterministic.
 TEMPLATE_SESSION = 0
 
 
@@ -39,49 +40,65 @@ class AdaptError(ValueError):
     """``fit(adapt=True)`` cannot add these recordings to this model."""
 
 
-def replace_input_layer(model: nn.Module, num_neurons: int) -> nn.Module:
-    """Swap ``model``'s input layer (its first Conv1d or Linear, in registration order)
-    for a freshly initialised one taking ``num_neurons`` inputs; returns the new layer.
+class MissingSessionIdError(AdaptError, NotImplementedError):
+    """``fit(adapt=True)`` on a multi-session model without ``session_id``: a ValueError,
+    and the NotImplementedError the reference raises for any multi-session adapt."""
 
-    Layers without parameters before it (resampling, padding, skip wrappers) are kept,
-    so models whose first module is not a plain Conv1d/Linear adapt as well.
+
+def input_parameters(make_model: Callable[[int], nn.Module]) -> set[str]:
+    """Names of the parameters (and buffers) of the layers whose shape depends on the
+    neuron count: the model's input layers (with their biases).
+
+    Found by building the architecture for two neuron counts (on the meta device: no
+    memory, no random numbers drawn), so any layout works: a plain first convolution,
+    one wrapped in a skip connection, or input channels that also reach a later layer
+    (``MeanAndConv`` of the resampling models).
     """
-    for parent in model.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, nn.Conv1d):
-                layer = nn.Conv1d(num_neurons, child.out_channels, child.kernel_size,
-                                  stride=child.stride, padding=child.padding,
-                                  dilation=child.dilation, groups=1,
-                                  bias=child.bias is not None, padding_mode=child.padding_mode)
-            elif isinstance(child, nn.Linear):
-                layer = nn.Linear(num_neurons, child.out_features, bias=child.bias is not None)
-            else:
-                continue
-            layer.to(device=child.weight.device, dtype=child.weight.dtype)
-            setattr(parent, name, layer)
-            if hasattr(model, "num_input"):
-                model.num_input = int(num_neurons)
-            return layer
-    raise AdaptError(f"{type(model).__name__} has no Conv1d or Linear input layer to adapt.")
+    with torch.device("meta"):
+        small, large = make_model(2).state_dict(), make_model(3).state_dict()
+    layers = {name.rpartition(".")[0] for name, value in small.items()
+              if value.shape != large[name].shape}
+    return {name for name in small if name.rpartition(".")[0] in layers}
 
 
-def new_session_encoder(template: nn.Module, num_neurons: int) -> tuple[nn.Module, nn.Module]:
-    """A copy of ``template`` with a fresh input layer for ``num_neurons`` inputs.
+def adapted_encoder(template: nn.Module, make_model: Callable[[int], nn.Module],
+                    num_neurons: int) -> tuple[nn.Module, list[nn.Parameter]]:
+    """``template``'s architecture for ``num_neurons`` inputs: freshly initialised input
+    layers (:func:`input_parameters`), ``template``'s weights everywhere else.
 
-    Every parameter of the copy is frozen except the new input layer's. Call inside a
-    seeded block: the new layer's initial weights come from torch's global RNG.
+    Everything but the new input layers is frozen. Call inside a seeded block: the
+    fresh weights come from torch's global RNG.
+
+    Parameters
+    ----------
+    template
+        A trained encoder built by ``make_model``.
+    make_model
+        ``make_model(num_neurons)`` builds an untrained encoder of the architecture.
 
     Returns
     -------
-    encoder, input_layer
+    encoder, and its trainable input-layer parameters
     """
-    encoder = copy.deepcopy(template)
+    fresh = input_parameters(make_model)
+    if not fresh:
+        raise AdaptError(f"{type(template).__name__}: no layer of this architecture depends "
+                         "on the number of neurons, so there is no input layer to adapt.")
+    encoder = make_model(num_neurons)
+    kept = {name: value for name, value in template.state_dict().items() if name not in fresh}
+    missing, unexpected = encoder.load_state_dict(kept, strict=False)
+    if set(missing) != fresh or unexpected:
+        raise AdaptError(f"{type(template).__name__} does not match its architecture built "
+                         f"for {num_neurons} neurons (missing {sorted(set(missing) - fresh)}, "
+                         f"unexpected {sorted(unexpected)}).")
+    device = next(iter(template.parameters())).device
+    encoder.to(device)
+    trainable = [p for name, p in encoder.named_parameters() if name in fresh]
     for parameter in encoder.parameters():
         parameter.requires_grad_(False)
-    layer = replace_input_layer(encoder, num_neurons)
-    for parameter in layer.parameters():
+    for parameter in trainable:
         parameter.requires_grad_(True)
-    return encoder, layer
+    return encoder, trainable
 
 
 class AnchorEncoder(nn.Module):
@@ -187,10 +204,11 @@ def check_adapt_ids(session_id, count: int, num_sessions: int) -> list[int]:
     """
     ids = session_id if isinstance(session_id, (list, tuple)) else [session_id]
     if session_id is None:
-        raise AdaptError(f"fit(adapt=True) on a multi-session model needs session_id: the "
-                         f"index of the new session ({num_sessions} adds one to the "
-                         f"{num_sessions} sessions; 0..{num_sessions - 1} re-adapts one), or "
-                         "a list of indices for a list of recordings.")
+        raise MissingSessionIdError(
+            f"fit(adapt=True) on a multi-session model (multisession adapt) needs "
+            f"session_id: the index of the new session ({num_sessions} adds one to the "
+            f"{num_sessions} sessions; 0..{num_sessions - 1} re-adapts one), or a list of "
+            "indices for a list of recordings.")
     if len(ids) != count:
         raise AdaptError(f"fit(adapt=True): {count} recording(s) but session_id gives "
                          f"{len(ids)} index(es) ({session_id!r}); give one per recording.")
@@ -237,11 +255,6 @@ def check_adapt_labels(sessions: Sequence[SessionData], label_kind: str,
                 raise AdaptError(f"recording {i}'s discrete labels differ from the cohort's "
                                  f"classes {np.asarray(classes).tolist()} (classes in only one "
                                  f"of them: {missing}).")
-
-
-def trainable_parameters(layers: Sequence[nn.Module]) -> list[nn.Parameter]:
-    """The parameters of the new input layers, the only ones adaptation trains."""
-    return [p for layer in layers for p in layer.parameters()]
 
 
 def cohort_consistency(new_embedding: np.ndarray, labels: np.ndarray,

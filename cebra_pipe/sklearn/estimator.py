@@ -527,14 +527,15 @@ class CEBRA(TransformerMixin, BaseEstimator):
                                         "is for multi-session models): adapt to each new "
                                         "recording separately.")
         self.check_session_id(session_id)
-        model = self.solver_.model
         with self._seeded(2000 + getattr(self, "_fit_calls", 0)):
-            new_layer = adaptation.replace_input_layer(model, sessions[0].neural.shape[1])
-        with _only_trainable(model, self.solver_.criterion, new_layer.parameters()):
+            model, trainable = adaptation.adapted_encoder(
+                self.solver_.model, self._make_model, sessions[0].neural.shape[1])
+        with _only_trainable(model, self.solver_.criterion, trainable):
             self.solver_ = init_solver(self._solver_name(), model=model,
                                        criterion=self.solver_.criterion,
-                                       optimizer=self._make_optimizer(new_layer.parameters()),
+                                       optimizer=self._make_optimizer(trainable),
                                        tqdm_on=bool(self.verbose))
+            self.solver_.to(self.device_)
             self.label_kind_ = sessions[0].label_kind
             self.label_dims_ = (None if sessions[0].continuous is None
                                 else int(sessions[0].continuous.shape[1]))
@@ -566,10 +567,10 @@ class CEBRA(TransformerMixin, BaseEstimator):
         template = self.solver_.model[adaptation.TEMPLATE_SESSION]
         self._fit_calls = getattr(self, "_fit_calls", 0) + 1
         with self._seeded(2000 + self._fit_calls):
-            built = [adaptation.new_session_encoder(template, s.neural.shape[1])
+            built = [adaptation.adapted_encoder(template, self._make_model, s.neural.shape[1])
                      for s in sessions]
         encoders = [encoder for encoder, _ in built]
-        layers = [layer for _, layer in built]
+        trainable = [p for _, parameters in built for p in parameters]
         anchor_encoders = [adaptation.AnchorEncoder() for _ in kept]
         everyone = [anchors.session(k) for k in kept] + list(sessions)
         loader = self.make_loader(everyone, self.max_adapt_iterations,
@@ -579,12 +580,10 @@ class CEBRA(TransformerMixin, BaseEstimator):
         solver = init_solver("multi-session",
                              model=torch.nn.ModuleList(anchor_encoders + encoders),
                              criterion=criterion,
-                             optimizer=self._make_optimizer(
-                                 adaptation.trainable_parameters(layers)),
+                             optimizer=self._make_optimizer(trainable),
                              tqdm_on=bool(self.verbose))
         solver.to(self.device_)
-        with _only_trainable(solver.model, criterion,
-                             adaptation.trainable_parameters(layers)):
+        with _only_trainable(solver.model, criterion, trainable):
             with self._seeded(self._dropout_stream()):
                 solver.fit(loader, callback=callback, callback_frequency=callback_frequency)
         self._grow(ids, encoders, sessions)

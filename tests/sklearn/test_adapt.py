@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.neighbors import KNeighborsRegressor
 
-from cebra_pipe import CEBRA
+from cebra_pipe import CEBRA, models
 from cebra_pipe.sklearn import adapt
 
 FAST = dict(model_architecture="offset5-model", max_iterations=5, max_adapt_iterations=5,
@@ -64,7 +64,7 @@ def test_only_the_new_input_layer_trains(cohort):
     template = cohort.model_[adapt.TEMPLATE_SESSION].state_dict()
     new_zero, new_trained = zero.model_[2].state_dict(), trained.model_[2].state_dict()
     changed = sorted(k for k in new_trained if not torch.equal(new_zero[k], new_trained[k]))
-    assert changed and all(k.startswith("net.0.") for k in changed), changed
+    assert changed == ["net.0.bias", "net.0.weight"], changed
     for key, value in new_trained.items():
         if not key.startswith("net.0."):  # every later layer: the template's, bit for bit
             assert torch.equal(value, template[key]), key
@@ -122,11 +122,16 @@ def test_grown_model_saves_and_loads(cohort, tmp_path):
 
 
 @pytest.mark.parametrize("session_id, message", [
-    (None, "needs session_id"), (5, "neither an existing session"),
+    (None, "multisession adapt\\) needs session_id"), (5, "neither an existing session"),
     ([2, 3], "1 recording"), (True, "integer session index")])
 def test_bad_session_ids(cohort, session_id, message):
     with pytest.raises((ValueError, TypeError), match=message):
         copy.deepcopy(cohort).fit(NEW[0], NEW[1], adapt=True, session_id=session_id)
+
+
+def test_missing_session_id_is_also_the_references_not_implemented(cohort):
+    with pytest.raises(NotImplementedError, match="multisession"):
+        copy.deepcopy(cohort).fit(NEW[0], NEW[1], adapt=True)
 
 
 def test_bad_labels_are_refused(cohort):
@@ -170,12 +175,33 @@ def test_single_session_adapt_keeps_working():
         model.fit(NEW[0], NEW[1], adapt=True, session_id=1)
 
 
-def test_replace_input_layer_skips_parameter_free_modules():
-    model = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Linear(4, 3), torch.nn.ReLU())
-    layer = adapt.replace_input_layer(model, 9)
-    assert model[1] is layer and layer.in_features == 9 and layer.out_features == 3
-    with pytest.raises(ValueError, match="no Conv1d or Linear"):
-        adapt.replace_input_layer(torch.nn.Sequential(torch.nn.ReLU()), 3)
+@pytest.mark.parametrize("architecture", ["offset10-model", "resample-model",
+                                          "offset1-model-mse-resnet-2layers",
+                                          "offset4-model-2x-subsample"])
+def test_input_layers_of_any_architecture_are_found(architecture):
+    """Input channels that reach more than the first layer (MeanAndConv of the resampling
+    models, skip connections) are all replaced, and only they train."""
+    neural, position, _ = animal(300, 12, 5)
+    model = CEBRA(**{**FAST, "model_architecture": architecture, "time_offsets": 1}).fit(
+        neural, position)
+    inputs = adapt.input_parameters(lambda n: models.init(architecture, num_neurons=n,
+                                                          num_units=32, num_output=3))
+    before = {k: v.clone() for k, v in model.model_.state_dict().items()}
+    model.fit(NEW[0], NEW[1], adapt=True)
+    after = model.model_.state_dict()
+    assert model.transform(NEW[0]).shape == (220, 3)
+    assert {k for k in after if after[k].shape != before[k].shape} <= inputs
+    for key in after:  # the input layers are new, everything else is kept bit for bit
+        same = after[key].shape == before[key].shape and torch.equal(after[key], before[key])
+        assert same == (key not in inputs), key
+    if architecture == "resample-model":  # the raw input also feeds the second layer
+        assert inputs == {"net.0.layer.weight", "net.0.layer.bias", "net.1.weight",
+                          "net.1.bias"}
+
+
+def test_an_architecture_without_input_layer_is_refused():
+    with pytest.raises(ValueError, match="no layer of this architecture depends"):
+        adapt.adapted_encoder(torch.nn.Linear(2, 2), lambda n: torch.nn.Linear(2, 2), 3)
 
 
 def test_cohort_anchor_records_are_checked(cohort):
