@@ -53,6 +53,22 @@ def fit_seeds(params: Mapping[str, Any], X, *y, seeds: Sequence[int], backend: s
     -------
     list of CEBRA
         Fitted estimators, in the order of ``seeds``.
+
+    Examples
+    --------
+    Two seeds trained together equal the same seeds trained one by one:
+
+    >>> import numpy as np
+    >>> from cebra_pipe import CEBRA, fit_seeds
+    >>> neural = np.random.default_rng(0).normal(size=(300, 12)).astype("float32")
+    >>> params = {"model_architecture": "offset1-model", "batch_size": 64,
+    ...           "max_iterations": 5, "output_dimension": 3, "device": "cpu"}
+    >>> models = fit_seeds(params, neural, seeds=[0, 1])
+    >>> [m.random_state for m in models]
+    [0, 1]
+    >>> alone = CEBRA(**params, random_state=1).fit(neural)
+    >>> bool(np.allclose(models[1].transform(neural), alone.transform(neural)))
+    True
     """
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a mapping of CEBRA keyword arguments, got "

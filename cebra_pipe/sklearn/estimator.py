@@ -103,6 +103,23 @@ class CEBRA(TransformerMixin, BaseEstimator):
         ``{"weight": w, "start": s, "ramp": r}``: off for ``s`` steps, then ramped
         linearly to ``w`` over ``r`` steps. A bare weight means ``start=0`` and
         ``ramp=max_iterations // 2``. Single-session training only.
+
+    Examples
+    --------
+    A few steps on random data (real use trains thousands of steps on recordings):
+
+    >>> import numpy as np
+    >>> from cebra_pipe import CEBRA
+    >>> rng = np.random.default_rng(0)
+    >>> neural = rng.normal(size=(300, 12)).astype("float32")   # (time, neurons)
+    >>> position = rng.uniform(0, 1.6, size=(300, 1))           # (time, 1) in m
+    >>> model = CEBRA(model_architecture="offset10-model", batch_size=64,
+    ...               max_iterations=5, output_dimension=3, device="cpu", random_state=0)
+    >>> embedding = model.fit(neural, position).transform(neural)
+    >>> embedding.shape                                          # (time, output_dimension)
+    (300, 3)
+    >>> len(model.state_dict_["loss"])                           # one loss per step
+    5
     """
 
     def __init__(self, model_architecture: str = "offset1-model",

@@ -142,6 +142,26 @@ def infonce_loss(cebra_model: Any, X: Any, *y: Any, session_id: int | None = Non
     -------
     float
         Mean InfoNCE (lower is better).
+
+    Examples
+    --------
+    An untrained-looking model scores about the chance level ``log(negatives)``:
+
+    >>> import numpy as np
+    >>> from cebra_pipe import CEBRA
+    >>> from cebra_pipe.sklearn.metrics import infonce_loss
+    >>> rng = np.random.default_rng(0)
+    >>> neural = rng.normal(size=(300, 12)).astype("float32")
+    >>> position = rng.uniform(0, 1.6, size=(300, 1))
+    >>> model = CEBRA(model_architecture="offset1-model", batch_size=64, max_iterations=5,
+    ...               output_dimension=3, device="cpu", random_state=0).fit(neural, position)
+    >>> loss = infonce_loss(model, neural, position, num_batches=10)   # nats
+    >>> bool(abs(loss - np.log(64)) < 0.5)                             # chance: log(64)
+    True
+    >>> above_chance = infonce_loss(model, neural, position, num_batches=10,
+    ...                             correct_by_batchsize=True)
+    >>> bool(np.isclose(above_chance, loss - np.log(64)))
+    True
     """
     _check_fitted(cebra_model)
     loss, negatives = _mean_infonce(cebra_model, X, y, session_id, num_batches, seed, segments)
