@@ -1,4 +1,20 @@
-"""Data: value types, datasets, samplers and loaders (and file loading in ``load``)."""
+"""Data: from arrays to the batches a solver trains on.
+
+What belongs here: the value types (:class:`Offset`, :class:`Batch`, ...), datasets
+that hold one recording on a device (:class:`TensorDataset`, several in a
+:class:`DatasetCollection`), samplers that draw reference/positive/negative indices
+with a seeded ``torch.Generator`` (:mod:`.samplers`, nearest labels in
+:mod:`.neighbors`), loaders that turn indices into batches (:mod:`.single_session`,
+:mod:`.multi_session`), time splits (:mod:`.splits`) and reading files into arrays
+(:mod:`.load`). No models, no training, no estimator.
+
+Extending: a new sampling scheme is a sampler in :mod:`.samplers` plus a
+:class:`Loader` subclass whose ``_build_sampler()`` returns it (see
+:class:`ContinuousDataLoader`); a new file format is a reader function added to
+the suffix table ``READERS`` in :mod:`._formats` (what ``load_data`` dispatches on).
+Aligning streams recorded on other clocks (spike binning, pose gaps) is
+:mod:`cebra_pipe.recordings`' job; the readers call it.
+"""
 
 from __future__ import annotations
 

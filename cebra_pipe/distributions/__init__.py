@@ -2,7 +2,10 @@
 
 ``sample_prior(n)`` draws reference indices, ``sample_conditional(...)`` positives.
 Training itself uses :mod:`cebra_pipe.data.samplers`, which work on datasets and
-segments; these classes take plain label arrays.
+segments; these classes take plain label arrays. They exist for the reference's
+``cebra.distributions`` names: a new distribution subclasses
+:class:`~.base.PriorDistribution` (``sample_prior``) and/or
+:class:`~.base.ConditionalDistribution` (``sample_conditional``) in :mod:`.base`.
 """
 
 from cebra_pipe.distributions import base, continuous, discrete, index, mixed

@@ -5,6 +5,18 @@ Steps (in workflow order): ``ingest``, ``split``, ``train-single``, ``train-mult
 ``hypotheses-loao``, ``hypotheses``, ``attribution``, ``join-cohort``, ``figures``,
 ``aggregate``, ``report``. Each module has ``main(argv)`` (raises on bad input) and
 ``cli(argv)`` (prints one error line and returns an exit status).
+
+What belongs here: reading the files a rule names, calling the library (estimator,
+metrics, decoders, hypothesis tests), writing outputs atomically with provenance.
+No science that a user could not call from the library, and no Snakemake. Helpers
+that several steps need live in :mod:`.common` (sessions, splits, files,
+provenance) and :mod:`.arguments` (``--seeds``, ``--model``, ``--labels``), not in
+one step's module.
+
+Extending: a new step is a module with ``main``/``cli`` named in ``STEPS`` below, a
+rule in ``workflow/rules/*.smk`` that calls ``python -m cebra_pipe <step>`` with
+``log:`` and ``benchmark:``, and its config fields in
+``workflow/schemas/config.schema.yaml`` (where their defaults are stated).
 """
 
 from __future__ import annotations
