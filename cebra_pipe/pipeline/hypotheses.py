@@ -92,11 +92,15 @@ def _check_variants(variants: Any) -> list[dict[str, Any]]:
 
 
 def _values(session: Any, name: str, idx: np.ndarray) -> np.ndarray:
-    """A decoding target at ``idx``: (time,) for 1-column continuous labels."""
+    """A decoding target at ``idx``, typed by the label's stored kind (the hypothesis
+    functions score integer targets as classes and float ones as values): (time,) int64
+    for discrete labels, (time,) or (time, d) float32 for continuous ones."""
     values = session.labels[name][idx]
-    if session.label_type(name) == "continuous" and values.ndim == 2 and values.shape[1] == 1:
+    if session.label_type(name) == "discrete":
+        return values.astype(np.int64, copy=False)
+    if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
-    return values
+    return values.astype(np.float32, copy=False)
 
 
 def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.ndarray],

@@ -259,6 +259,21 @@ def test_decoding_follows_the_stored_kind_not_the_dtype():
         "r2", "median_abs_error"}
 
 
+def test_hypothesis_targets_are_typed_by_the_stored_kind():
+    from cebra_pipe.pipeline.common import Session
+    from cebra_pipe.pipeline.hypotheses import _values
+
+    session = Session(np.ones((6, 2), np.float32),
+                      {"arm": np.array([0., 1., 2., 0., 1., 2.]),
+                       "speed": np.arange(6, dtype=np.int64)[:, None]}, None,
+                      {"animal": "a", "session": "s",
+                       "label_types": {"arm": "discrete", "speed": "continuous"}})
+    idx = np.arange(4)
+    assert _values(session, "arm", idx).dtype == np.int64
+    speed = _values(session, "speed", idx)
+    assert speed.dtype == np.float32 and speed.shape == (4,)
+
+
 # ------------------------------------------------------------------ split warnings
 
 def _results(tmp_path: Path, animal: str, sorted_by_class: bool) -> Path:
