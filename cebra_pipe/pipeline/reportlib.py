@@ -70,8 +70,10 @@ def read_many(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def session_table(results: str | Path, animal: str, sessions: Sequence[str]) -> pd.DataFrame:
-    """Size, labels and split of an animal's sessions, from the session and split files."""
+    """Size, labels (kind, unit, normalisation) and split of an animal's sessions, from the
+    session and split files."""
     from cebra_pipe.pipeline.common import load_session, load_split
+    from cebra_pipe.pipeline.labels import describe_labels
 
     rows = []
     for session in sessions:
@@ -80,8 +82,7 @@ def session_table(results: str | Path, animal: str, sessions: Sequence[str]) -> 
         meta = data.meta
         rows.append({"session": session, "group": meta.get("group", ""),
                      "time steps": meta["num_timesteps"], "neurons": meta["num_neurons"],
-                     "labels": ", ".join(f"{k} ({v})" for k, v in
-                                         sorted(meta["label_types"].items())),
+                     "labels": describe_labels(data),
                      "trials": meta.get("has_trial", False),
                      "train steps": len(split["train"]), "valid steps": len(split["valid"])})
     return pd.DataFrame(rows).set_index("session")

@@ -356,6 +356,10 @@ def test_sessions_table_gives_kinds_units_normalisation_and_split_warnings(tmp_p
                           "--provenance", str(tmp_path / "p.json")]) == 0
     row = pd.read_csv(out, sep="\t").iloc[0]
     assert row["split_warnings"] == 1 and row["labels"].startswith("direction (discrete)")
+    from cebra_pipe.pipeline import reportlib
+
+    page = reportlib.session_table(results, "sorted", ["s1"])
+    assert page.loc["s1", "labels"] == "direction (discrete), position (continuous, m)"
     spec = {**LABELS, "position": {**LABELS["position"], "normalize": "zscore"}}
     status, normalised, _ = _ingest(tmp_path, {"neural_file": str(_npz(tmp_path / "z.npz"))},
                                     spec)
