@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_embedding", "to_numpy"]
+__all__ = ["check_embedding", "label_column", "to_numpy"]
 
 
 def to_numpy(values: Any) -> np.ndarray:
@@ -55,4 +55,37 @@ def check_embedding(embedding: Any, name: str = "embedding") -> np.ndarray:
     bad = ~np.isfinite(array)
     if bad.any():
         raise ValueError(f"{name} contains NaN or infinite values ({int(bad.sum())} entries).")
+    return array
+
+
+def label_column(values: Any, name: str, num_samples: int, against: str = "the embedding",
+                 counted: str = "values") -> np.ndarray:
+    """One label per sample, e.g. to colour or align an embedding by.
+
+    Parameters
+    ----------
+    values : (time,) or (time, 1)
+        Numeric (or boolean) array or torch tensor.
+    name
+        What the error messages call it.
+    num_samples
+        The samples it must match, those of ``against``.
+    counted
+        What a length mismatch calls its entries (``values`` or ``samples``).
+
+    Returns
+    -------
+    (time,) array of the input's dtype.
+    """
+    array = to_numpy(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (time,), got shape {array.shape}; pass one "
+                         "column of a multi-dimensional label, e.g. continuous_label[:, 0].")
+    if len(array) != num_samples:
+        raise ValueError(f"{name} has {len(array)} {counted} but {against} has "
+                         f"{num_samples} samples.")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
     return array

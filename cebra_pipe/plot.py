@@ -25,7 +25,7 @@ import numpy.typing as npt
 from matplotlib.axes import Axes
 from sklearn.exceptions import NotFittedError
 
-from cebra_pipe.arrays import check_embedding, to_numpy
+from cebra_pipe.arrays import check_embedding, label_column, to_numpy
 
 __all__ = [
     "CEBRA_COLORMAP",
@@ -120,20 +120,7 @@ def _resolve_colors(embedding_labels: Any, n_samples: int) -> tuple[Any, bool]:
             "'time'; pass a colour, 'time', or a 1-D array of len(embedding) values.")
     if isinstance(embedding_labels, tuple) and matplotlib.colors.is_color_like(embedding_labels):
         return embedding_labels, False
-    values = to_numpy(embedding_labels)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise ValueError(
-            f"embedding_labels must be 1-D, got shape {values.shape}; pass a single column "
-            "of multi-dimensional labels, e.g. continuous_label[:, 0].")
-    if len(values) != n_samples:
-        raise ValueError(
-            f"embedding_labels has {len(values)} values but the embedding has {n_samples} "
-            "samples.")
-    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
-        raise TypeError(f"embedding_labels must be numeric, got dtype {values.dtype}.")
-    return values, True
+    return label_column(embedding_labels, "embedding_labels", n_samples), True
 
 
 def _state_dict(model: Any, function: str) -> dict:

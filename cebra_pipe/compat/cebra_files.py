@@ -38,7 +38,7 @@ from torch.torch_version import TorchVersion
 
 import cebra_pipe
 from cebra_pipe import models
-from cebra_pipe.io import atomic_write
+from cebra_pipe.io import atomic_write, jsonable
 from cebra_pipe.solver.base import LOG_KEYS
 
 # Architectures whose parameter names, shapes and receptive field are identical in
@@ -388,21 +388,10 @@ def read_cebra_file(path: str | os.PathLike, cebra_pipe_format: str,
         "optimizer": solver["optimizer"],
         "loss": torch.as_tensor(solver.get("loss", []), dtype=torch.float64),
         "log": {k: torch.as_tensor(log.get(k, []), dtype=torch.float64) for k in LOG_KEYS}}
-    meta = {"format": cebra_pipe_format, "params": _plain(params),
+    meta = {"format": cebra_pipe_format, "params": jsonable(params),
             "versions": {"cebra": str(solver.get("version", "unknown")),
                          "converted_by": f"cebra_pipe {cebra_pipe.__version__}"}}
     return {"meta": json.dumps(meta), "fitted": json.dumps(fitted), "state": solver_state}
-
-
-def _plain(value):
-    """JSON-able copy of cebra's argument values (tuples become lists)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 # -- writing ------------------------------------------------------------------------------

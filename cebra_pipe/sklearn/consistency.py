@@ -15,7 +15,7 @@ import numpy as np
 import sklearn.linear_model
 import sklearn.metrics
 
-from cebra_pipe.arrays import check_embedding, to_numpy
+from cebra_pipe.arrays import check_embedding, label_column
 from cebra_pipe.data.splits import block_split
 
 __all__ = ["consistency_score"]
@@ -143,20 +143,8 @@ def _check_labels_list(labels: Any, arrays: list[np.ndarray]) -> list[np.ndarray
             f"labels has {len(items)} entries but there are {len(arrays)} embeddings.")
     checked = []
     for i, (label, embedding) in enumerate(zip(items, arrays)):
-        label = to_numpy(label)
-        if label.ndim == 2 and label.shape[1] == 1:
-            label = label[:, 0]
-        if label.ndim != 1:
-            raise ValueError(
-                f"labels[{i}] must be 1-D (time,), got shape {label.shape}; pass one column "
-                "of a multi-dimensional label, e.g. continuous_label[:, 0].")
-        if len(label) != len(embedding):
-            raise ValueError(
-                f"labels[{i}] has {len(label)} samples but embeddings[{i}] has "
-                f"{len(embedding)}.")
-        if not np.issubdtype(label.dtype, np.number):
-            raise TypeError(f"labels[{i}] must be numeric, got dtype {label.dtype}.")
-        label = label.astype(float)
+        label = label_column(label, f"labels[{i}]", len(embedding), f"embeddings[{i}]",
+                             counted="samples").astype(float)
         if not np.all(np.isfinite(label)):
             raise ValueError(f"labels[{i}] contains NaN or infinite values.")
         checked.append(label)
