@@ -3,11 +3,13 @@
 #   snakemake --cores 2                                   # local run, shipped config
 #   snakemake --cores 2 --configfile my/config.yaml       # reanalysis with your config
 #   snakemake --profile workflow/profiles/slurm           # on a SLURM cluster
-#   snakemake --report report.html                        # Snakemake's own report
+#   snakemake --report results/<analysis>/report/snakemake.html   # Snakemake's own report
 #
 # Every rule calls `python -m cebra_pipe <step>` (cebra_pipe/pipeline/); no science here.
 
 from snakemake.utils import min_version
+
+from cebra_pipe.pipeline.layout import LABELS_WILDCARD, NAME_PATTERN
 
 min_version("9.0")
 
@@ -23,11 +25,11 @@ report: "workflow/report/workflow.rst"
 
 
 wildcard_constraints:
-    animal=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    session=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    group=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    animal=NAME_PATTERN,
+    session=NAME_PATTERN,
+    group=NAME_PATTERN,
     model=r"[A-Za-z0-9][A-Za-z0-9_]*",
-    labels=r"none|[A-Za-z0-9][A-Za-z0-9_+]*(-shuffled[0-9]*)?",
+    labels=LABELS_WILDCARD,
     kind=r"single|multi",
 
 
@@ -38,6 +40,7 @@ include: "workflow/rules/consistency.smk"
 include: "workflow/rules/decoding.smk"
 include: "workflow/rules/hypotheses.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/cohort.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -44,6 +44,7 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg,
                                         load_session,
                                         load_split, run, save_npz, write_json,
                                         write_provenance, write_tsv)
+from cebra_pipe.pipeline.layout import Layout
 
 STEP = "attribution"
 
@@ -332,9 +333,9 @@ def report_attribution(results: str | Path, animal: str, sessions: Sequence[str]
 
     from cebra_pipe.pipeline import reportlib as rl
 
-    folder = Path(results) / "attribution" / animal
-    summaries = {s: json.loads((folder / f"{s}.json").read_text()) for s in sessions
-                 if (folder / f"{s}.json").is_file()}
+    layout = Layout(results)
+    summaries = {s: json.loads(Path(layout.attribution_file(animal, s, "json")).read_text())
+                 for s in sessions if Path(layout.attribution_file(animal, s, "json")).is_file()}
     if not summaries:
         rl.md("*attribution maps are off (`attribution: enabled: false`)*")
         return
@@ -345,9 +346,9 @@ def report_attribution(results: str | Path, animal: str, sessions: Sequence[str]
           f"`multi/<group>/...`: the multi-session model's encoder of that session.")
     for session, record in summaries.items():
         rl.md(f"### Session `{session}`")
-        with np.load(folder / f"{session}.npz", allow_pickle=False) as data:
+        with np.load(layout.attribution_file(animal, session), allow_pickle=False) as data:
             maps = {key: data[key] for key in data.files}
-        ranks = pd.read_csv(folder / f"{session}.tsv", sep="\t")
+        ranks = pd.read_csv(layout.attribution_file(animal, session, "tsv"), sep="\t")
         plot_maps(maps, ranks, f"{animal} / {session}: top neurons")
         plt.show()
         display(pd.DataFrame([{"model / label set": name,

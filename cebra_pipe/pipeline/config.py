@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-SHUFFLED_SUFFIX = "-shuffled"
-# "<set>-shuffled" is training null 0, "<set>-shuffled<k>" null k (controls.count > 1).
-_SHUFFLED = re.compile(r"-shuffled(\d*)$")
+from cebra_pipe.pipeline.layout import is_shuffled, shuffled_labels, split_shuffled
+
 NO_LABELS = "none"
 SYNTHETIC_PREFIX = "synthetic:"
 #: The unit of a label's values after each ``labels.<name>.normalize`` method.
@@ -45,24 +44,23 @@ class Variant:
     """One trained configuration: a model with one label set (or none), maybe shuffled."""
 
     model: str
-    labels: str  # wildcard value: "none", "<set>", "<set>-shuffled" or "<set>-shuffled<k>"
+    labels: str  # wildcard value: "none", a label set, or a control (layout.shuffled_labels)
 
     @property
     def label_set(self) -> str | None:
         """The label set's name, without the shuffled suffix (None for CEBRA-Time)."""
         if self.labels == NO_LABELS:
             return None
-        return _SHUFFLED.sub("", self.labels)
+        return split_shuffled(self.labels)[0]
 
     @property
     def shuffled(self) -> bool:
-        return _SHUFFLED.search(self.labels) is not None
+        return is_shuffled(self.labels)
 
     @property
     def null_index(self) -> int:
         """Which training null a shuffled variant is (0 for real-label variants)."""
-        found = _SHUFFLED.search(self.labels)
-        return int(found.group(1) or 0) if found else 0
+        return split_shuffled(self.labels)[1] or 0
 
 
 # ------------------------------------------------------------------------- schema
@@ -308,7 +306,7 @@ def single_variants(config: Mapping[str, Any]) -> list[Variant]:
         for name in names:
             variants.append(Variant(model, name))
             if shuffle:
-                variants += [Variant(model, name + SHUFFLED_SUFFIX + (str(k) if k else ""))
+                variants += [Variant(model, shuffled_labels(name, k))
                              for k in range(count)]
     return variants
 

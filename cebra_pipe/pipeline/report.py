@@ -12,19 +12,25 @@ they work offline (:func:`inline_plotly`).
 The HTML (code cells hidden) and the executed notebook are written atomically; a
 failing cell stops the step with the cell's error, and the failed notebook is kept
 at ``--failed-notebook`` for debugging.
+
+A summary page (the cohort overview) must never stand beside per-animal pages it does
+not summarise: its provenance records the files it summarises (``--summarises``, with
+their hashes), every per-animal report removes it before rendering (``--invalidates``),
+and the workflow removes it at the start of a run when :func:`is_stale`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output, json_arg,
-                                        run, write_provenance)
+                                        relpath, run, sha256_file, write_provenance)
 
 STEP = "report"
 # Output metadata key of HTML that cebra_pipe itself generated with user text already
@@ -48,7 +54,44 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--page-title", default=None,
                         help="the HTML page's <title> (default: the notebook's file name)")
     parser.add_argument("--provenance", default=None, help="provenance JSON to write")
+    parser.add_argument("--summarises", nargs="*", default=[],
+                        help="files this page summarises (recorded with their hashes)")
+    parser.add_argument("--invalidates", nargs="*", default=[],
+                        help="outputs of a summary of this page, removed before rendering")
     return parser
+
+
+def is_stale(provenance: str | os.PathLike, summarised: Iterable[str | os.PathLike]) -> bool:
+    """Whether a summary page no longer summarises exactly ``summarised`` as they are.
+
+    Stale when its provenance is missing or unreadable, or records another set of files
+    or other contents (sha256) than ``summarised`` has now (a missing file counts as
+    changed).
+    """
+    try:
+        recorded = json.loads(Path(provenance).read_text())["summarises"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    try:
+        return recorded != _hashes(summarised)
+    except FileNotFoundError:
+        return True
+
+
+def _hashes(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
+    return {relpath(p): sha256_file(p) for p in paths}
+
+
+def invalidate(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Remove the files of an out-of-date summary; returns those that existed."""
+    removed = []
+    for path in paths:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            continue
+        removed.append(str(path))
+    return removed
 
 
 def scrub(notebook: Any, roots: Sequence[str]) -> Any:
@@ -178,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     roots = sorted({str(Path.cwd()), str(Path.cwd().resolve()), str(Path.home())},
                    key=len, reverse=True)
     outputs = [args.out_html, args.out_notebook] + ([args.provenance] if args.provenance else [])
+    for path in invalidate(args.invalidates):
+        print(f"removed '{path}': it summarised the previous version of this page")
     with all_or_nothing(outputs):
         with atomic_output(args.out_notebook) as tmp:
             try:
@@ -205,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.provenance:
             write_provenance(args.provenance, STEP, params=args.parameters,
                              inputs=[str(template)],
-                             extra={"notebook": template.name})
+                             extra={"notebook": template.name,
+                                    "summarises": _hashes(args.summarises)})
     print(f"report {template.name} -> {args.out_html} ({len(html) // 1024} KiB)")
 
 

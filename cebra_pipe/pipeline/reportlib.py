@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cebra_pipe.pipeline.layout import Layout, is_shuffled
+
 METRIC_NAMES = {"r2": "R²", "median_abs_error": "median |error|", "accuracy": "accuracy",
                 "gof_bits": "GoF (bits)", "infonce": "InfoNCE"}
 SD_NOTE = ("**±** is the standard deviation over seeds (a single number: one seed). "
@@ -77,8 +79,8 @@ def session_table(results: str | Path, animal: str, sessions: Sequence[str]) -> 
 
     rows = []
     for session in sessions:
-        data = load_session(Path(results) / "sessions" / animal / f"{session}.npz")
-        split = load_split(Path(results) / "splits" / animal / f"{session}.npz")
+        data = load_session(Layout(results).session_file(animal, session))
+        split = load_split(Layout(results).split_file(animal, session))
         meta = data.meta
         rows.append({"session": session, "group": meta.get("group", ""),
                      "time steps": meta["num_timesteps"], "neurons": meta["num_neurons"],
@@ -141,7 +143,7 @@ def class_counts(results: str | Path, sessions: Iterable[Sequence[str]]
 
     counts = {}
     for animal, session in sessions:
-        data = load_session(Path(results) / "sessions" / animal / f"{session}.npz")
+        data = load_session(Layout(results).session_file(animal, session))
         counts[(animal, session)] = {
             name: int(len(np.unique(np.asarray(values).reshape(len(values), -1)[:, 0])))
             for name, values in data.labels.items()
@@ -231,29 +233,16 @@ def controls_summary(frame: pd.DataFrame, units: dict[str, str] | None = None,
 
 def plot_gof_curves(folder: str | Path, variants: Sequence[Sequence[str]], seeds: Sequence[int],
                     title: str = "") -> None:
-    """Goodness of fit (bits) during training, one panel per configuration."""
+    """Goodness of fit (bits above chance, 0 = chance) during training, one panel per
+    configuration, one line per seed."""
     import matplotlib.pyplot as plt
 
-    n = len(variants)
-    cols = min(4, max(1, n))
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), squeeze=False,
-                             sharey=True)
-    for ax, (model, labels) in zip(axes.flat, variants):
-        for seed in seeds:
-            loss = read_tsv(Path(folder) / model / labels / f"seed{seed}" / "loss.tsv")
-            if "gof_bits" in loss:
-                ax.plot(loss["step"], loss["gof_bits"], lw=0.8, label=f"seed {seed}")
-        ax.set_title(f"{model} / {labels}", fontsize=9)
-        ax.set_xlabel("iteration")
-        ax.axhline(0, color="grey", lw=0.5)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("GoF (bits)")
-    for ax in list(axes.flat)[n:]:
-        ax.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    from cebra_pipe.pipeline.figures import training_curves_figure
+
+    curves = {(model, labels): {
+        seed: read_tsv(Layout.seed_file(str(Path(folder, model, labels)), seed, "loss.tsv"))
+        for seed in seeds} for model, labels in variants}
+    training_curves_figure(curves, "gof_bits", "GoF (bits, 0 = chance)", title, zero_line=True)
     plt.show()
 
 
@@ -314,8 +303,9 @@ def valid_labels(results: str | Path, animal: str, session: str) -> dict[str, np
     """Each label's first column on the session's valid split: name -> (valid time,)."""
     from cebra_pipe.pipeline.common import load_session, load_split
 
-    data = load_session(Path(results) / "sessions" / animal / f"{session}.npz")
-    split = load_split(Path(results) / "splits" / animal / f"{session}.npz", len(data.neural))
+    layout = Layout(results)
+    data = load_session(layout.session_file(animal, session))
+    split = load_split(layout.split_file(animal, session), len(data.neural))
     return {name: np.asarray(values, dtype=np.float64).reshape(len(values), -1)[
         split["valid"], 0] for name, values in data.labels.items()}
 
@@ -380,8 +370,8 @@ def plot_multi_embeddings(results: str | Path, group: str, members: Sequence[Seq
 
     from cebra_pipe.plot import plot_embedding
 
-    path = (Path(results) / "multi" / group / model / labels / f"seed{seed}"
-            / "embeddings.npz")
+    layout = Layout(results)
+    path = Path(layout.seed_file(layout.multi_dir(group, model, labels), seed, "embeddings.npz"))
     if not path.is_file():
         md(f"*not available: `{path}`*")
         return
@@ -418,7 +408,7 @@ def plot_multi_embeddings(results: str | Path, group: str, members: Sequence[Seq
 def _consistency_extremes(frame: pd.DataFrame, between: str) -> str:
     """``highest for A (x %), lowest for B (y %)`` of the mean consistency per scope."""
     part = frame[(frame["between"] == between) & (frame["seed"].astype(str) == "mean")
-                 & ~frame["labels"].astype(str).str.endswith("-shuffled")]
+                 & ~frame["labels"].astype(str).map(is_shuffled)]
     if between == "sessions":
         part = part[part["source"] != part["target"]]
     if part.empty:
@@ -469,3 +459,53 @@ def overview_summary(animals: Sequence[str], sessions: Sequence[Sequence[str]],
     parts.append("**Per-animal reports:** " + ", ".join(f"[{a}]({a}.html)" for a in animals)
                  + ".")
     return "\n\n".join(parts)
+
+
+COHORT_JOIN_NOTE = ("R² (%) of the best linear map from the session's valid-split embedding "
+                    "to each cohort session's embedding, both averaged in bins of the align "
+                    "label (100 % = the same space up to a linear map). Chance level: the "
+                    "same score with the session's input layer left as initialised "
+                    "(**unadapted**) on the cohort's frozen encoder.")
+
+
+def cohort_join_table(results: str | Path, animal: str, joins: dict[str, str]) -> pd.DataFrame:
+    """Consistency (%) of each joined session with every session of its cohort model,
+    adapted and unadapted (chance), from ``cohorts/<cohort>/<animal>/<session>/``.
+
+    ``joins``: session -> cohort model name (the sheet's ``joins`` column).
+    """
+    layout = Layout(results)
+    frame = read_many(layout.joined_dir(cohort, animal, session, "consistency.tsv")
+                      for session, cohort in joins.items())
+    if frame.empty:
+        return frame
+    return frame.rename(columns={"consistency_r2_pct": "consistency R² (%)",
+                                 "unadapted_r2_pct": "unadapted (chance) R² (%)"}).round(1)
+
+
+def show_cohort_joins(results: str | Path, animal: str, joins: dict[str, str]) -> None:
+    """The report section of sessions joined to a trained cohort model: a table and a
+    bar chart of their consistency with each cohort session against chance."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    if not joins:
+        md("*no session of this animal joins a cohort model (sheet column `joins`)*")
+        return
+    table = cohort_join_table(results, animal, joins)
+    if table.empty:
+        md("*not available: no consistency.tsv of the joined sessions*")
+        return
+    md(COHORT_JOIN_NOTE)
+    display(table.set_index(["session", "cohort", "cohort_session"]))
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(table), 2.6))
+    names = [f"{r.session}→{r.cohort_session}" for r in table.itertuples()]
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["consistency R² (%)"], 0.4, label="adapted")
+    ax.bar(x + 0.2, table["unadapted (chance) R² (%)"], 0.4, color="0.7",
+           label="unadapted (chance)")
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("consistency R² (%)")
+    ax.set_ylim(min(0.0, float(table.filter(like="R²").min().min())), 100)
+    ax.legend(fontsize=7, loc="lower right")
+    plt.show()

@@ -2,7 +2,8 @@
 
 Each workflow test copies a config into its own temporary working directory and runs
 ``snakemake -s <repo>/Snakefile -d <tmp>``, so tests never touch the repository's
-``results/``.
+``results/``. :func:`results_dir` finds a run's analysis folder through
+``cebra_pipe.pipeline.layout``, as the workflow does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cebra_pipe.pipeline.layout import Layout, analysis_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -40,6 +43,20 @@ def write_workdir(path: Path, config: dict[str, Any], rows: list[dict[str, str]]
         lines.append("\t".join(str(row.get(c, "")) for c in SHEET_COLUMNS))
     (path / "config" / "sessions.tsv").write_text("\n".join(lines) + "\n")
     return path
+
+
+def results_dir(workdir: Path, configfile: str = "config/config.yaml") -> Path:
+    """The analysis folder a run of ``workdir``'s ``configfile`` writes into."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((workdir / configfile).read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # defaults
+    return workdir / analysis_dir(config, workdir / configfile)
+
+
+def layout_of(workdir: Path, configfile: str = "config/config.yaml") -> Layout:
+    """The :class:`Layout` of that folder (absolute paths)."""
+    return Layout(results_dir(workdir, configfile))
 
 
 def ci_rows() -> list[dict[str, str]]:

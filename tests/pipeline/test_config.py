@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cebra_pipe.pipeline import config as cp_config
-from pipeline_helpers import (REAL, REPO, load_test_config, planned_jobs, snakemake,
+from pipeline_helpers import (REAL, REPO, layout_of, load_test_config, planned_jobs, snakemake,
                               synthetic_row, write_workdir)
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -148,10 +148,12 @@ def test_paths_with_spaces_quotes_and_semicolons_are_safe(tmp_path):
     config = load_test_config()
     config["multi_session"] = {}
     workdir = write_workdir(tmp_path, config, rows)
-    result = snakemake(workdir, "--cores", "1", "results/sessions/buddy/s1.npz",
-                       "results/splits/buddy/s1.npz")
+    layout = layout_of(workdir)
+    targets = [layout.session_file("buddy", "s1"), layout.split_file("buddy", "s1")]
+    result = snakemake(workdir, "--cores", "1", *[str(Path(t).relative_to(workdir))
+                                                   for t in targets])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (workdir / "results" / "sessions" / "buddy" / "s1.npz").is_file()
+    assert Path(targets[0]).is_file()
     assert not list(tmp_path.rglob("INJECTED*")), "a config value reached the shell"
     assert not list(Path.cwd().glob("INJECTED*"))
 

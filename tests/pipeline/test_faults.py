@@ -28,7 +28,8 @@ import numpy as np
 import psutil
 import pytest
 
-from pipeline_helpers import REPO, file_hashes, load_test_config, synthetic_row, write_workdir
+from pipeline_helpers import (REPO, file_hashes, layout_of, load_test_config, results_dir,
+                              synthetic_row, write_workdir)
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,7 @@ def _start(workdir: Path, *extra: str) -> subprocess.Popen:
 
 
 def _checkpoint_step(workdir: Path, seed: int) -> int:
-    steps = [int(m.group(1)) for p in (workdir / "results" / "checkpoints").rglob(
+    steps = [int(m.group(1)) for p in (results_dir(workdir) / "checkpoints").rglob(
         f"seed{seed}-*/checkpoint_*.pt") if (m := re.search(r"checkpoint_(\d+)\.pt$", p.name))]
     return max(steps, default=0)
 
@@ -84,7 +85,7 @@ def _training_process(process: subprocess.Popen) -> psutil.Process:
 
 
 def _train_log(workdir: Path) -> str:
-    return next((workdir / "results" / "logs" / "train_single").rglob("*.log")).read_text()
+    return next((results_dir(workdir) / "logs" / "train_single").rglob("*.log")).read_text()
 
 
 def test_killed_training_resumes_from_checkpoint(tmp_path):
@@ -97,10 +98,10 @@ def test_killed_training_resumes_from_checkpoint(tmp_path):
     output, _ = process.communicate(timeout=300)
     assert process.returncode != 0
     assert "Error in rule train_single" in output, output[-3000:]
-    finished = {p: p.stat().st_mtime_ns for p in (workdir / "results").glob(
+    finished = {p: p.stat().st_mtime_ns for p in (results_dir(workdir)).glob(
         "s*/rat1/s1.*") if p.suffix in (".npz", ".json")}
     assert len(finished) == 4  # session + split files, each with provenance
-    assert not list((workdir / "results" / "single").rglob("model.pt"))  # no partial outputs
+    assert not list((results_dir(workdir) / "single").rglob("model.pt"))  # no partial outputs
 
     # 2. Rerun; while it resumes, kill snakemake and the job together.
     process = _start(workdir, "--rerun-incomplete")
@@ -124,16 +125,19 @@ def test_killed_training_resumes_from_checkpoint(tmp_path):
     assert "rule ingest" not in output and "rule split" not in output, \
         "finished jobs were rerun"
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
-    assert (workdir / "results" / "report" / "overview.html").is_file()
-    loss = np.loadtxt(workdir / "results" / "single" / "rat1" / "s1" / "behavior" / "position"
-                      / "seed1" / "loss.tsv", skiprows=1)
+    assert (results_dir(workdir) / "report" / "overview.html").is_file()
+    layout = layout_of(workdir)
+    loss = np.loadtxt(layout.seed_file(layout.single_dir("rat1", "s1", "behavior", "position"), 1,
+                                       "loss.tsv"), skiprows=1)
     assert len(loss) == ITERATIONS
-    assert not list((workdir / "results" / "checkpoints").rglob("*.pt"))  # cleaned up
+    assert not list((results_dir(workdir) / "checkpoints").rglob("*.pt"))  # cleaned up
 
     # 4. Same config, never interrupted: bit-identical embeddings and losses.
     clean = write_workdir(tmp_path / "clean", _config(), [synthetic_row("rat1")])
+    target = layout_of(clean).seed_file(layout_of(clean).single_dir(
+        "rat1", "s1", "behavior", "position"), 1, "loss.tsv")
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d",
-                    str(clean), "--cores", "1", "results/single/rat1/s1/behavior/position/"
-                    "seed1/loss.tsv"], check=True, capture_output=True, cwd=clean)
-    patterns = ("results/single/**/*.npy", "results/single/**/loss.tsv")
-    assert file_hashes(workdir, patterns) == file_hashes(clean, patterns)
+                    str(clean), "--cores", "1", os.path.relpath(target, clean)], check=True,
+                   capture_output=True, cwd=clean)
+    patterns = ("single/**/*.npy", "single/**/loss.tsv")
+    assert file_hashes(results_dir(workdir), patterns) == file_hashes(results_dir(clean), patterns)

@@ -15,7 +15,7 @@ import yaml
 
 from cebra_pipe.pipeline import ingest
 from cebra_pipe.pipeline.common import EXIT_BAD_INPUT
-from pipeline_helpers import REAL, REPO, SHARED, snakemake
+from pipeline_helpers import REAL, REPO, SHARED, results_dir, snakemake
 
 LABELS = {"position": {"type": "continuous", "key": "processing/behavior/Position/head",
                        "index": 0, "max_gap": 0.2},
@@ -178,7 +178,7 @@ def test_nwb_config_runs_from_the_nwb_file_to_the_reports(tmp_path):
     workdir = _workdir(tmp_path, "nwb")
     _small(workdir / "config" / "nwb" / "config.yaml")
     snakemake(workdir, "--cores", "2", "--configfile", "config/nwb/config.yaml", check=True)
-    results = workdir / "results"
+    results = results_dir(workdir, "config/nwb/config.yaml")
     log = (results / "logs" / "ingest" / "achilles" / "s1.log").read_text()
     assert "10177 of 10178 bins kept, 42 segment(s)" in log
     assert "position: bins not covered: 1 after last sample" in log
@@ -199,7 +199,7 @@ def test_dlc_config_runs_from_the_pose_file_to_the_reports(tmp_path):
     workdir = _workdir(tmp_path, "dlc")
     _small(workdir / "config" / "dlc" / "config.yaml")
     snakemake(workdir, "--cores", "2", "--configfile", "config/dlc/config.yaml", check=True)
-    results = workdir / "results"
+    results = results_dir(workdir, "config/dlc/config.yaml")
     provenance = json.loads((results / "sessions" / "mouse1" / "openfield.provenance.json")
                             .read_text())
     dropped = provenance["alignment"]["dropped"]["position"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline_helpers import REPO, SHARED, snakemake
+from pipeline_helpers import REPO, SHARED, results_dir, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_real_rats_beat_shuffled_controls(tmp_path):
     (workdir / "config" / "rats" / "sessions.tsv").write_text((RATS / "sessions.tsv").read_text())
     snakemake(workdir, "--cores", "2", "--configfile", "config/rats/config.yaml", check=True)
 
-    results = workdir / "results"
+    results = results_dir(workdir, "config/rats/config.yaml")
     decoding = pd.read_csv(results / "tables" / "decoding.tsv", sep="\t")
     position = decoding[(decoding["target"] == "position") & (decoding["model"] == "behavior")]
     r2 = position[position["metric"] == "r2"].groupby(["animal", "control"])["value"].mean()

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import pytest
 
-from pipeline_helpers import REPO, ci_rows, load_test_config, snakemake, write_workdir
+from pipeline_helpers import REPO, ci_rows, load_test_config, results_dir, snakemake, write_workdir
 
 # In CI (CI=true) nothing may be skipped: a missing prerequisite must fail the run.
 _IN_CI = bool(os.environ.get("CI"))
@@ -74,9 +74,9 @@ def test_demo_on_slurm_with_a_failing_job(cluster, tmp_path):
     text = result.stdout + result.stderr
     assert result.returncode != 0, text[-4000:]
     assert "Error in rule ingest" in text and "broken" in text, text[-4000:]
-    log = (workdir / "results" / "logs" / "ingest" / "broken" / "s1.log").read_text()
+    log = (results_dir(workdir) / "logs" / "ingest" / "broken" / "s1.log").read_text()
     assert "broken.npz" in log and "corrupt" in log, log
-    results = workdir / "results"
+    results = results_dir(workdir)
     for animal in ("rat1", "rat2"):  # independent of the failed job: completed
         assert (results / "report" / f"{animal}.html").is_file(), text[-4000:]
         assert (results / "tables" / "decoding.tsv").exists() is False  # needs all sessions

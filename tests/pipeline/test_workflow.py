@@ -14,17 +14,16 @@ import pandas as pd
 import pytest
 
 from pipeline_helpers import (REPO, ci_rows, file_hashes, load_test_config, planned_jobs,
-                              snakemake, synthetic_row, write_workdir)
+                              results_dir, snakemake, synthetic_row, write_workdir)
 
 pytestmark = pytest.mark.slow
 
-RESULT_PATTERNS = ("results/single/**/*.npy", "results/single/**/loss.tsv",
-                   "results/single/**/model.pt", "results/multi/**/model.pt",
-                   "results/multi/**/embeddings.npz", "results/multi/**/loss.tsv",
-                   "results/decoding/**/*.tsv", "results/controls/**/*.tsv",
-                   "results/consistency/**/*.tsv", "results/tables/*.tsv",
-                   "results/hypotheses/**/*.tsv",
-                   "results/sessions/**/*.npz", "results/splits/**/*.npz")
+# Relative to the analysis folder (results_dir).
+RESULT_PATTERNS = ("single/**/*.npy", "single/**/loss.tsv", "single/**/model.pt",
+                   "multi/**/model.pt", "multi/**/embeddings.npz", "multi/**/loss.tsv",
+                   "decoding/**/*.tsv", "controls/**/*.tsv", "consistency/**/*.tsv",
+                   "tables/*.tsv", "hypotheses/**/*.tsv", "sessions/**/*.npz",
+                   "splits/**/*.npz")
 
 
 def planned(output: str, rule: str) -> list[dict[str, str]]:
@@ -43,7 +42,7 @@ def planned(output: str, rule: str) -> list[dict[str, str]]:
 
 
 def test_outputs_and_scores(ci_run):
-    results = ci_run / "results"
+    results = results_dir(ci_run)
     for name in ("overview", "rat1", "rat2"):
         html = results / "report" / f"{name}.html"
         assert html.is_file() and html.stat().st_size > 50_000
@@ -86,7 +85,7 @@ def test_outputs_and_scores(ci_run):
 def test_reports_show_chance_units_embeddings_titles_and_summary(ci_run):
     import matplotlib.image
 
-    report = ci_run / "results" / "report"
+    report = results_dir(ci_run) / "report"
     animal = (report / "rat1.html").read_text()
     assert "<title>cebra_pipe CI run: animal rat1</title>" in animal
     for text in ("position R² (chance 0)", "position median |error| (cm)",
@@ -98,7 +97,7 @@ def test_reports_show_chance_units_embeddings_titles_and_summary(ci_run):
     assert animal.count("plotly.js v") == 1 and 'src="https://cdn.plot.ly' not in animal
     assert '"colorbar"' in animal and "position (cm)" in animal and "dim 3" in animal
     # embeddings.png: a row per label (position, direction), a column per configuration
-    height, width = matplotlib.image.imread(ci_run / "results" / "figures" / "rat1" / "s1"
+    height, width = matplotlib.image.imread(results_dir(ci_run) / "figures" / "rat1" / "s1"
                                             / "embeddings.png").shape[:2]
     assert (round(height / 310), round(width / 340)) == (2, 3)
     overview = (report / "overview.html").read_text()
@@ -116,7 +115,7 @@ def test_reports_show_chance_units_embeddings_titles_and_summary(ci_run):
 
 
 def test_every_result_has_provenance(ci_run):
-    results = ci_run / "results"
+    results = results_dir(ci_run)
     for folder in (results / "single").rglob("seed*"):
         record = json.loads((folder / "provenance.json").read_text())
         assert record["seeds"] == [int(folder.name[4:])]
@@ -132,8 +131,8 @@ def test_every_result_has_provenance(ci_run):
 def test_reports_embed_no_absolute_paths(ci_run):
     forbidden = [str(ci_run), str(ci_run.resolve()), str(REPO), str(Path.home()) + "/",
                  "site-packages", "/tmp/"]
-    for path in list((ci_run / "results" / "report").rglob("*.html")) + list(
-            (ci_run / "results" / "report").rglob("*.ipynb")):
+    for path in list((results_dir(ci_run) / "report").rglob("*.html")) + list(
+            (results_dir(ci_run) / "report").rglob("*.ipynb")):
         text = path.read_text()
         found = [f for f in forbidden if f in text]
         assert not found, f"{path.name} embeds {found}"
@@ -162,7 +161,7 @@ def _chromium() -> str | None:
                     reason="needs headless Chromium (Debian: chromium); never skipped in CI")
 def test_html_report_renders_in_chromium(ci_run, tmp_path):
     browser = _chromium()
-    page = (ci_run / "results" / "report" / "overview.html").resolve().as_uri()
+    page = (results_dir(ci_run) / "report" / "overview.html").resolve().as_uri()
     flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
              "--virtual-time-budget=5000"]
@@ -170,7 +169,7 @@ def test_html_report_renders_in_chromium(ci_run, tmp_path):
                          timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "cohort overview" in dom.stdout and dom.stdout.count("<img") >= 3
-    animal = (ci_run / "results" / "report" / "rat1.html").resolve().as_uri()
+    animal = (results_dir(ci_run) / "report" / "rat1.html").resolve().as_uri()
     dom = subprocess.run(flags + ["--dump-dom", animal], capture_output=True, text=True,
                          timeout=180)
     # plotly.js (inlined, no network) drew the interactive 3-D views
@@ -218,6 +217,7 @@ def test_rerun_does_nothing_and_reanalysis_runs_only_what_changed(ci_run, tmp_pa
 def test_same_config_gives_bit_identical_results(ci_run, tmp_path):
     again = write_workdir(tmp_path / "again", load_test_config(), ci_rows())
     snakemake(again, "--cores", "2", "--until", "table", "hypotheses_cohort", check=True)
-    first, second = file_hashes(ci_run, RESULT_PATTERNS), file_hashes(again, RESULT_PATTERNS)
+    first = file_hashes(results_dir(ci_run), RESULT_PATTERNS)
+    second = file_hashes(results_dir(again), RESULT_PATTERNS)
     assert len(first) > 50
     assert first == second, sorted(k for k in first if first[k] != second.get(k))

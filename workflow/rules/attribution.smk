@@ -8,23 +8,23 @@ rule attribution_session:
     conda:
         CONDA_ENV
     input:
-        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
-        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        session=LAYOUT.session_file("{animal}", "{session}"),
+        split=LAYOUT.split_file("{animal}", "{session}"),
         models=lambda w: attribution_model_files(w.animal, w.session),
     output:
-        maps=f"{RESULTS}/attribution/{{animal}}/{{session}}.npz",
+        maps=LAYOUT.attribution_file("{animal}", "{session}"),
         ranks=report(
-            f"{RESULTS}/attribution/{{animal}}/{{session}}.tsv",
+            LAYOUT.attribution_file("{animal}", "{session}", "tsv"),
             caption="../report/attribution.rst",
             category="Attribution maps",
             labels={"animal": "{animal}", "session": "{session}"},
         ),
-        summary=f"{RESULTS}/attribution/{{animal}}/{{session}}.json",
-        provenance=f"{RESULTS}/attribution/{{animal}}/{{session}}.provenance.json",
+        summary=LAYOUT.attribution_file("{animal}", "{session}", "json"),
+        provenance=LAYOUT.attribution_file("{animal}", "{session}", "provenance.json"),
     params:
-        dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
+        dir=lambda w: LAYOUT.single_dir(w.animal, w.session),
         variants=json_param(attribution_variants()),
-        multi_dir=f"{RESULTS}/multi",
+        multi_dir=LAYOUT.multi_dir(""),
         multi_variants=lambda w: json_arg(attribution_multi_variants(w.animal, w.session)),
         seeds=",".join(map(str, SEEDS)),
         method=config["attribution"]["method"],
@@ -34,9 +34,9 @@ rule attribution_session:
         matched=str(config["attribution"]["matched_units"]).lower(),
         device=config["device"],
     log:
-        f"{RESULTS}/logs/attribution_session/{{animal}}/{{session}}.log",
+        LAYOUT.log_file("attribution_session", "{animal}", "{session}"),
     benchmark:
-        f"{RESULTS}/benchmarks/attribution_session/{{animal}}/{{session}}.tsv"
+        LAYOUT.benchmark_file("attribution_session", "{animal}", "{session}")
     threads: 1
     resources:
         mem_mb=3000,

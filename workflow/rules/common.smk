@@ -11,6 +11,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from cebra_pipe.pipeline import config as cp_config
+from cebra_pipe.pipeline import layout as cp_layout
+from cebra_pipe.pipeline import report as cp_report
 from cebra_pipe.pipeline.common import sha256_json
 
 
@@ -92,7 +94,13 @@ def label_units(animal=None, session=None):
     unit, else the sheet's label_units, else the config's unit."""
     return cp_config.label_units(config, [r for r in ROWS if animal in (None, r["animal"])
                                           and session in (None, r["session"])])
-RESULTS = "results"
+# Every output path comes from LAYOUT (cebra_pipe/pipeline/layout.py); the analysis
+# folder is named by the config (field `analysis`, else the last config file's name).
+try:
+    LAYOUT = cp_layout.Layout(cp_layout.analysis_dir(
+        config, workflow.configfiles[-1] if workflow.configfiles else None))
+except ValueError as err:
+    _stop(f"Invalid config: {err}")
 # Conda environment of every rule (used with --software-deployment-method conda).
 CONDA_ENV = os.path.relpath(os.path.join(workflow.basedir, "environment.yml"), os.path.join(workflow.basedir, "workflow", "rules"))
 
@@ -102,36 +110,17 @@ def sessions_of(animal):
 
 
 # ------------------------------------------------------------------- paths
-def session_file(animal, session):
-    return f"{RESULTS}/sessions/{animal}/{session}.npz"
-
-
-def split_file(animal, session):
-    return f"{RESULTS}/splits/{animal}/{session}.npz"
-
-
-def single_dir(animal, session, model, labels):
-    return f"{RESULTS}/single/{animal}/{session}/{model}/{labels}"
+def seed_outputs(folder, name):
+    """``name`` in every seed's folder of a trained configuration's ``folder``."""
+    return [LAYOUT.seed_file(folder, s, name) for s in SEEDS]
 
 
 def single_outputs(animal, session, model, labels, name):
-    return [f"{single_dir(animal, session, model, labels)}/seed{s}/{name}" for s in SEEDS]
+    return seed_outputs(LAYOUT.single_dir(animal, session, model, labels), name)
 
 
-def multi_dir(group, model, labels):
-    return f"{RESULTS}/multi/{group}/{model}/{labels}"
-
-
-def decode_file(animal, session, model, labels):
-    return f"{RESULTS}/decoding/single/{animal}/{session}/{model}/{labels}.tsv"
-
-
-def consistency_runs_file(animal, session, model, labels, ext="tsv"):
-    return f"{RESULTS}/consistency/runs/{animal}/{session}/{model}/{labels}.{ext}"
-
-
-def consistency_datasets_file(kind, group, model, labels, ext="tsv"):
-    return f"{RESULTS}/consistency/datasets/{kind}/{group}/{model}/{labels}.{ext}"
+def multi_outputs(group, model, labels, name):
+    return seed_outputs(LAYOUT.multi_dir(group, model, labels), name)
 
 
 def variant(model, labels):
@@ -160,7 +149,7 @@ def text_param(value):
 def runs_consistency_targets(animal, session, ext="tsv"):
     if len(SEEDS) < 2:
         return []
-    return [consistency_runs_file(animal, session, v.model, v.labels, ext)
+    return [LAYOUT.consistency_runs_file(animal, session, v.model, v.labels, ext)
             for v in SINGLE if not v.shuffled]
 
 
@@ -171,19 +160,19 @@ def datasets_consistency_targets(ext="tsv"):
     for group, members in GROUPS.items():
         if len(members) < 2:
             continue
-        out += [consistency_datasets_file("single", group, v.model, v.labels, ext)
+        out += [LAYOUT.consistency_datasets_file("single", group, v.model, v.labels, ext)
                 for v in SINGLE if not v.shuffled]
-        out += [consistency_datasets_file("multi", group, v.model, v.labels, ext)
+        out += [LAYOUT.consistency_datasets_file("multi", group, v.model, v.labels, ext)
                 for v in MULTI]
     return out
 
 
 def decode_targets(animal, session):
-    return [decode_file(animal, session, v.model, v.labels) for v in SINGLE]
+    return [LAYOUT.decode_file(animal, session, v.model, v.labels) for v in SINGLE]
 
 
 def multi_decode_targets():
-    return [f"{RESULTS}/decoding/multi/{group}/{v.model}/{v.labels}.tsv"
+    return [LAYOUT.multi_decode_file(group, v.model, v.labels)
             for group in GROUPS for v in MULTI]
 
 
@@ -191,14 +180,15 @@ def animal_report_inputs(animal):
     """Everything the per-animal notebook reads."""
     files = []
     for session in sessions_of(animal):
-        files += [session_file(animal, session), split_file(animal, session),
-                  f"{RESULTS}/controls/{animal}/{session}.tsv",
-                  f"{RESULTS}/figures/{animal}/{session}/loss.png",
-                  f"{RESULTS}/figures/{animal}/{session}/embeddings.png"]
+        files += [LAYOUT.session_file(animal, session), LAYOUT.split_file(animal, session),
+                  LAYOUT.controls_file(animal, session),
+                  LAYOUT.figure_file(animal, session, "loss.png"),
+                  LAYOUT.figure_file(animal, session, "embeddings.png")]
         files += decode_targets(animal, session)
         files += runs_consistency_targets(animal, session, "png")
         files += hypothesis_session_files(animal, session)
         files += attribution_session_files(animal, session)
+        files += joined_outputs(animal, session)  # cohort.smk
     # The loss and embedding files the notebook also reads are inputs of the figures
     # rule; listing them again here would only slow down building the DAG.
     return files
@@ -221,23 +211,39 @@ def hypothesis_model_files(animal, session):
 def hypothesis_session_files(animal, session):
     if not hypothesis_variants():
         return []
-    return [f"{RESULTS}/hypotheses/{animal}/{session}.{ext}" for ext in ("tsv", "png")]
+    return [LAYOUT.hypotheses_file(animal, session, ext) for ext in ("tsv", "png")]
 
 
 def hypothesis_tables():
     if not hypothesis_variants():
         return []
-    return [f"{RESULTS}/tables/hypotheses{name}.tsv" for name in ("", "_cohort", "_groups")]
+    return [LAYOUT.table_file(f"hypotheses{name}") for name in ("", "_cohort", "_groups")]
 
 
 def cohort_tables():
-    return [f"{RESULTS}/tables/{name}.tsv"
+    return [LAYOUT.table_file(name)
             for name in ("sessions", "decoding", "controls", "consistency")] + hypothesis_tables()
 
 
+def animal_reports():
+    return [LAYOUT.report_file(animal) for animal in ANIMALS]
+
+
+# The overview summarises the animal pages: removed by each new animal page (rule
+# report_animal) and, at the start of a run, when they are not the ones it summarised,
+# so a failed run never leaves it beside pages it does not describe.
+OVERVIEW_FILES = [LAYOUT.report_file("overview"), LAYOUT.report_notebook("overview"),
+                  LAYOUT.report_notebook("overview", "provenance.json")]
+
+
+onstart:
+    if cp_report.is_stale(OVERVIEW_FILES[-1], animal_reports()):
+        for path in cp_report.invalidate(OVERVIEW_FILES):
+            print(f"removed '{path}': out of date with the per-animal reports")
+
+
 def all_targets():
-    targets = [f"{RESULTS}/report/overview.html"]
-    targets += [f"{RESULTS}/report/{animal}.html" for animal in ANIMALS]
+    targets = [LAYOUT.report_file("overview")] + animal_reports()
     targets += cohort_tables()
     targets += [p for a, s in ROW for p in attribution_session_files(a, s)]
     return targets
@@ -265,16 +271,16 @@ def attribution_model_files(animal, session):
     files = [p for v in attribution_variants()
              for p in single_outputs(animal, session, v["model"], v["label_set"], "model.pt")]
     # embeddings.npz names the group's sessions in encoder order.
-    files += [f"{multi_dir(v['group'], v['model'], v['label_set'])}/seed{s}/{name}"
-              for v in attribution_multi_variants(animal, session) for s in SEEDS
-              for name in ("model.pt", "embeddings.npz")]
+    files += [p for v in attribution_multi_variants(animal, session)
+              for name in ("model.pt", "embeddings.npz")
+              for p in multi_outputs(v["group"], v["model"], v["label_set"], name)]
     return files
 
 
 def attribution_session_files(animal, session):
     if not config["attribution"]["enabled"]:
         return []
-    return [f"{RESULTS}/attribution/{animal}/{session}.{ext}" for ext in ("npz", "tsv", "json")]
+    return [LAYOUT.attribution_file(animal, session, ext) for ext in ("npz", "tsv", "json")]
 
 
 # ------------------------------------------------------- input functions
@@ -289,16 +295,12 @@ def ingest_inputs(wildcards):
     return files
 
 
-def _seed_outputs(prefix, name):
-    return [f"{prefix}/seed{s}/{name}" for s in SEEDS]
-
-
 def group_files(kind):
     def files(wildcards):
         members = GROUPS[wildcards.group]
         if kind == "session":
-            return [session_file(a, s) for a, s in members]
-        return [split_file(a, s) for a, s in members]
+            return [LAYOUT.session_file(a, s) for a, s in members]
+        return [LAYOUT.split_file(a, s) for a, s in members]
 
     return files
 
@@ -307,8 +309,8 @@ def consistency_datasets_inputs(wildcards):
     members = GROUPS[wildcards.group]
     split = config["consistency"]["split"]
     files = {
-        "sessions": [session_file(a, s) for a, s in members],
-        "splits": [split_file(a, s) for a, s in members],
+        "sessions": [LAYOUT.session_file(a, s) for a, s in members],
+        "splits": [LAYOUT.split_file(a, s) for a, s in members],
     }
     if wildcards.kind == "single":
         files["embeddings"] = [
@@ -317,22 +319,20 @@ def consistency_datasets_inputs(wildcards):
             for path in single_outputs(a, s, wildcards.model, wildcards.labels, f"embedding_{split}.npy")
         ]
     else:
-        files["embeddings"] = [
-            f"{multi_dir(wildcards.group, wildcards.model, wildcards.labels)}/seed{seed}/embeddings.npz"
-            for seed in SEEDS
-        ]
+        files["embeddings"] = multi_outputs(wildcards.group, wildcards.model, wildcards.labels,
+                                            "embeddings.npz")
     return files
 
 
 def table_inputs(wildcards):
     name = wildcards.table
     if name == "sessions":
-        return {"inputs": [session_file(a, s) for a, s in ROW],
-                "splits": [split_file(a, s) for a, s in ROW]}
+        return {"inputs": [LAYOUT.session_file(a, s) for a, s in ROW],
+                "splits": [LAYOUT.split_file(a, s) for a, s in ROW]}
     if name == "decoding":
         files = [p for a, s in ROW for p in decode_targets(a, s)] + multi_decode_targets()
     elif name == "controls":
-        files = [f"{RESULTS}/controls/{a}/{s}.tsv" for a, s in ROW]
+        files = [LAYOUT.controls_file(a, s) for a, s in ROW]
     else:
         files = [p for a, s in ROW for p in runs_consistency_targets(a, s)]
         files += datasets_consistency_targets()

@@ -11,23 +11,23 @@ rule consistency_runs:
             w.animal, w.session, w.model, w.labels, f"embedding_{config['consistency']['split']}.npy"
         ),
     output:
-        table=f"{RESULTS}/consistency/runs/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv",
+        table=LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}"),
         figure=report(
-            f"{RESULTS}/consistency/runs/{{animal}}/{{session}}/{{model}}/{{labels}}.png",
+            LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}", "png"),
             caption="../report/consistency_runs.rst",
             category="Consistency",
             subcategory="Between seeds",
             labels={"animal": "{animal}", "session": "{session}", "model": "{model}",
                     "labels": "{labels}"},
         ),
-        provenance=f"{RESULTS}/consistency/runs/{{animal}}/{{session}}/{{model}}/{{labels}}.provenance.json",
+        provenance=LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}", "provenance.json"),
     params:
         seeds=",".join(map(str, SEEDS)),
         title=lambda w: f"{w.animal}/{w.session} {w.model}/{w.labels}: between seeds",
     log:
-        f"{RESULTS}/logs/consistency_runs/{{animal}}/{{session}}/{{model}}/{{labels}}.log",
+        LAYOUT.log_file("consistency_runs", "{animal}", "{session}", "{model}", "{labels}"),
     benchmark:
-        f"{RESULTS}/benchmarks/consistency_runs/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv"
+        LAYOUT.benchmark_file("consistency_runs", "{animal}", "{session}", "{model}", "{labels}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -44,16 +44,16 @@ rule consistency_datasets:
     input:
         unpack(consistency_datasets_inputs),
     output:
-        table=f"{RESULTS}/consistency/datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.tsv",
+        table=LAYOUT.consistency_datasets_file("{kind}", "{group}", "{model}", "{labels}"),
         figure=report(
-            f"{RESULTS}/consistency/datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.png",
+            LAYOUT.consistency_datasets_file("{kind}", "{group}", "{model}", "{labels}", "png"),
             caption="../report/consistency_datasets.rst",
             category="Consistency",
             subcategory="Between sessions",
             labels={"kind": "{kind}-session", "group": "{group}", "model": "{model}",
                     "labels": "{labels}"},
         ),
-        provenance=f"{RESULTS}/consistency/datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.provenance.json",
+        provenance=LAYOUT.consistency_datasets_file("{kind}", "{group}", "{model}", "{labels}", "provenance.json"),
     params:
         seeds=",".join(map(str, SEEDS)),
         multi=lambda w: "--multi" if w.kind == "multi" else "",
@@ -62,9 +62,9 @@ rule consistency_datasets:
         bins=config["consistency"]["num_bins"],
         title=lambda w: f"{w.kind}-session {w.model}/{w.labels}: between sessions",
     log:
-        f"{RESULTS}/logs/consistency_datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.log",
+        LAYOUT.log_file("consistency_datasets", "{kind}", "{group}", "{model}", "{labels}"),
     benchmark:
-        f"{RESULTS}/benchmarks/consistency_datasets/{{kind}}/{{group}}/{{model}}/{{labels}}.tsv"
+        LAYOUT.benchmark_file("consistency_datasets", "{kind}", "{group}", "{model}", "{labels}")
     threads: 1
     resources:
         mem_mb=2000,

@@ -7,16 +7,16 @@ rule decode:
     conda:
         CONDA_ENV
     input:
-        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
-        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        session=LAYOUT.session_file("{animal}", "{session}"),
+        split=LAYOUT.split_file("{animal}", "{session}"),
         models=lambda w: single_outputs(w.animal, w.session, w.model, w.labels, "model.pt"),
         train=lambda w: single_outputs(w.animal, w.session, w.model, w.labels, "embedding_train.npy"),
         valid=lambda w: single_outputs(w.animal, w.session, w.model, w.labels, "embedding_valid.npy"),
     output:
-        table=f"{RESULTS}/decoding/single/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv",
-        provenance=f"{RESULTS}/decoding/single/{{animal}}/{{session}}/{{model}}/{{labels}}.provenance.json",
+        table=LAYOUT.decode_file("{animal}", "{session}", "{model}", "{labels}"),
+        provenance=LAYOUT.decode_file("{animal}", "{session}", "{model}", "{labels}", "provenance.json"),
     params:
-        dir=lambda w: single_dir(w.animal, w.session, w.model, w.labels),
+        dir=lambda w: LAYOUT.single_dir(w.animal, w.session, w.model, w.labels),
         seeds=",".join(map(str, SEEDS)),
         labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
         targets=json_arg(cp_config.decoding_targets(config)),
@@ -24,9 +24,9 @@ rule decode:
         gof_batches=config["decoding"]["gof_batches"],
         device=config["device"],
     log:
-        f"{RESULTS}/logs/decode/{{animal}}/{{session}}/{{model}}/{{labels}}.log",
+        LAYOUT.log_file("decode", "{animal}", "{session}", "{model}", "{labels}"),
     benchmark:
-        f"{RESULTS}/benchmarks/decode/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv"
+        LAYOUT.benchmark_file("decode", "{animal}", "{session}", "{model}", "{labels}")
     threads: 1
     resources:
         mem_mb=3000,
@@ -47,15 +47,13 @@ rule decode_multi:
     input:
         sessions=group_files("session"),
         splits=group_files("split"),
-        models=lambda w: [f"{multi_dir(w.group, w.model, w.labels)}/seed{s}/model.pt" for s in SEEDS],
-        embeddings=lambda w: [
-            f"{multi_dir(w.group, w.model, w.labels)}/seed{s}/embeddings.npz" for s in SEEDS
-        ],
+        models=lambda w: multi_outputs(w.group, w.model, w.labels, "model.pt"),
+        embeddings=lambda w: multi_outputs(w.group, w.model, w.labels, "embeddings.npz"),
     output:
-        table=f"{RESULTS}/decoding/multi/{{group}}/{{model}}/{{labels}}.tsv",
-        provenance=f"{RESULTS}/decoding/multi/{{group}}/{{model}}/{{labels}}.provenance.json",
+        table=LAYOUT.multi_decode_file("{group}", "{model}", "{labels}"),
+        provenance=LAYOUT.multi_decode_file("{group}", "{model}", "{labels}", "provenance.json"),
     params:
-        dir=lambda w: multi_dir(w.group, w.model, w.labels),
+        dir=lambda w: LAYOUT.multi_dir(w.group, w.model, w.labels),
         seeds=",".join(map(str, SEEDS)),
         labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
         targets=json_arg(cp_config.decoding_targets(config)),
@@ -63,9 +61,9 @@ rule decode_multi:
         gof_batches=config["decoding"]["gof_batches"],
         device=config["device"],
     log:
-        f"{RESULTS}/logs/decode_multi/{{group}}/{{model}}/{{labels}}.log",
+        LAYOUT.log_file("decode_multi", "{group}", "{model}", "{labels}"),
     benchmark:
-        f"{RESULTS}/benchmarks/decode_multi/{{group}}/{{model}}/{{labels}}.tsv"
+        LAYOUT.benchmark_file("decode_multi", "{group}", "{model}", "{labels}")
     threads: 1
     resources:
         mem_mb=3000,
@@ -87,17 +85,17 @@ rule controls:
         decoding=lambda w: decode_targets(w.animal, w.session),
     output:
         table=report(
-            f"{RESULTS}/controls/{{animal}}/{{session}}.tsv",
+            LAYOUT.controls_file("{animal}", "{session}"),
             caption="../report/controls.rst",
             category="Hypothesis tests",
             subcategory="Shuffled-label controls",
             labels={"animal": "{animal}", "session": "{session}"},
         ),
-        provenance=f"{RESULTS}/controls/{{animal}}/{{session}}.provenance.json",
+        provenance=LAYOUT.controls_file("{animal}", "{session}", "provenance.json"),
     log:
-        f"{RESULTS}/logs/controls/{{animal}}/{{session}}.log",
+        LAYOUT.log_file("controls", "{animal}", "{session}"),
     benchmark:
-        f"{RESULTS}/benchmarks/controls/{{animal}}/{{session}}.tsv"
+        LAYOUT.benchmark_file("controls", "{animal}", "{session}")
     threads: 1
     resources:
         mem_mb=1000,

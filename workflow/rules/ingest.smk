@@ -8,8 +8,8 @@ rule ingest:
     input:
         unpack(ingest_inputs),
     output:
-        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
-        provenance=f"{RESULTS}/sessions/{{animal}}/{{session}}.provenance.json",
+        session=LAYOUT.session_file("{animal}", "{session}"),
+        provenance=LAYOUT.session_file("{animal}", "{session}", "provenance.json"),
     params:
         # The sheet's allow_pickle cell, else the config field allow_pickle.
         row=lambda w: json_arg(
@@ -21,9 +21,9 @@ rule ingest:
         recording=json_param({k: config[k] for k in ("time_base", "neural", "trials")
                               if config.get(k)} if "time_base" in config else {}),
     log:
-        f"{RESULTS}/logs/ingest/{{animal}}/{{session}}.log",
+        LAYOUT.log_file("ingest", "{animal}", "{session}"),
     benchmark:
-        f"{RESULTS}/benchmarks/ingest/{{animal}}/{{session}}.tsv"
+        LAYOUT.benchmark_file("ingest", "{animal}", "{session}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -39,19 +39,19 @@ rule split:
     conda:
         CONDA_ENV
     input:
-        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
+        session=LAYOUT.session_file("{animal}", "{session}"),
     output:
-        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
-        provenance=f"{RESULTS}/splits/{{animal}}/{{session}}.provenance.json",
+        split=LAYOUT.split_file("{animal}", "{session}"),
+        provenance=LAYOUT.split_file("{animal}", "{session}", "provenance.json"),
     params:
         method=config["split"]["method"],
         valid_fraction=config["split"]["valid_fraction"],
         num_blocks=config["split"]["num_blocks"],
         min_samples=config["split"]["min_samples"],
     log:
-        f"{RESULTS}/logs/split/{{animal}}/{{session}}.log",
+        LAYOUT.log_file("split", "{animal}", "{session}"),
     benchmark:
-        f"{RESULTS}/benchmarks/split/{{animal}}/{{session}}.tsv"
+        LAYOUT.benchmark_file("split", "{animal}", "{session}")
     threads: 1
     resources:
         mem_mb=1000,

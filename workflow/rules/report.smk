@@ -6,38 +6,38 @@ rule figures:
     conda:
         CONDA_ENV
     input:
-        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
-        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        session=LAYOUT.session_file("{animal}", "{session}"),
+        split=LAYOUT.split_file("{animal}", "{session}"),
         loss=lambda w: [p for v in SINGLE
                         for p in single_outputs(w.animal, w.session, v.model, v.labels, "loss.tsv")],
-        valid=lambda w: [f"{single_dir(w.animal, w.session, v.model, v.labels)}/seed{SEEDS[0]}/embedding_valid.npy"
-                         for v in SINGLE],
+        valid=lambda w: [LAYOUT.seed_file(LAYOUT.single_dir(w.animal, w.session, v.model, v.labels),
+                                          SEEDS[0], "embedding_valid.npy") for v in SINGLE],
     output:
         loss=report(
-            f"{RESULTS}/figures/{{animal}}/{{session}}/loss.png",
+            LAYOUT.figure_file("{animal}", "{session}", "loss.png"),
             caption="../report/loss.rst",
             category="Training",
             subcategory="Loss curves",
             labels={"animal": "{animal}", "session": "{session}", "figure": "loss"},
         ),
         embeddings=report(
-            f"{RESULTS}/figures/{{animal}}/{{session}}/embeddings.png",
+            LAYOUT.figure_file("{animal}", "{session}", "embeddings.png"),
             caption="../report/embeddings.rst",
             category="Embeddings",
             subcategory="Valid split",
             labels={"animal": "{animal}", "session": "{session}", "figure": "embeddings"},
         ),
-        provenance=f"{RESULTS}/figures/{{animal}}/{{session}}/provenance.json",
+        provenance=LAYOUT.figure_file("{animal}", "{session}", "provenance.json"),
     params:
-        dir=lambda w: f"{RESULTS}/single/{w.animal}/{w.session}",
+        dir=lambda w: LAYOUT.single_dir(w.animal, w.session),
         variants=json_arg([[v.model, v.labels] for v in SINGLE]),
         seeds=",".join(map(str, SEEDS)),
         units=lambda w: json_arg(label_units(w.animal, w.session)),
         max_points=config["report"]["max_points"],
     log:
-        f"{RESULTS}/logs/figures/{{animal}}/{{session}}.log",
+        LAYOUT.log_file("figures", "{animal}", "{session}"),
     benchmark:
-        f"{RESULTS}/benchmarks/figures/{{animal}}/{{session}}.tsv"
+        LAYOUT.benchmark_file("figures", "{animal}", "{session}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -57,18 +57,18 @@ rule table:
         unpack(table_inputs),
     output:
         table=report(
-            f"{RESULTS}/tables/{{table}}.tsv",
+            LAYOUT.table_file("{table}"),
             caption="../report/tables.rst",
             category="Cohort tables",
             labels={"table": "{table}"},
         ),
-        provenance=f"{RESULTS}/tables/{{table}}.provenance.json",
+        provenance=LAYOUT.table_file("{table}", "provenance.json"),
     wildcard_constraints:
         table="sessions|decoding|controls|consistency",
     log:
-        f"{RESULTS}/logs/table/{{table}}.log",
+        LAYOUT.log_file("table", "{table}"),
     benchmark:
-        f"{RESULTS}/benchmarks/table/{{table}}.tsv"
+        LAYOUT.benchmark_file("table", "{table}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -87,32 +87,35 @@ rule report_animal:
         data=lambda w: animal_report_inputs(w.animal),
     output:
         html=report(
-            f"{RESULTS}/report/{{animal}}.html",
+            LAYOUT.report_file("{animal}"),
             caption="../report/animal_report.rst",
             category="Notebook reports",
             labels={"report": "{animal}"},
         ),
-        notebook=f"{RESULTS}/report/notebooks/{{animal}}.ipynb",
-        provenance=f"{RESULTS}/report/notebooks/{{animal}}.provenance.json",
+        notebook=LAYOUT.report_notebook("{animal}"),
+        provenance=LAYOUT.report_notebook("{animal}", "provenance.json"),
     params:
         parameters=lambda w: json_arg({
             "animal": w.animal,
             "sessions": sessions_of(w.animal),
             "variants": [[v.model, v.labels] for v in SINGLE],
             "seeds": SEEDS,
-            "results": RESULTS,
+            "results": LAYOUT.root,
             "align_label": ALIGN_LABEL or "none",
             "runs_consistency": len(SEEDS) >= 2,
             "title": config["report"]["title"],
             "units": label_units(w.animal),
             "max_points": config["report"]["max_points"],
+            "joins": joined_cohorts(w.animal),
         }),
         page_title=lambda w: f"{config['report']['title']}: animal {w.animal}",
-        failed=f"{RESULTS}/logs/report/{{animal}}.failed.ipynb",
+        failed=LAYOUT.log_file("report", "{animal}", ext="failed.ipynb"),
+        # A new animal page makes the overview out of date until it is made again.
+        overview=OVERVIEW_FILES,
     log:
-        f"{RESULTS}/logs/report/{{animal}}.log",
+        LAYOUT.log_file("report", "{animal}"),
     benchmark:
-        f"{RESULTS}/benchmarks/report/{{animal}}.tsv"
+        LAYOUT.benchmark_file("report", "{animal}")
     threads: 1
     resources:
         mem_mb=3000,
@@ -121,7 +124,7 @@ rule report_animal:
         "python -m cebra_pipe report --notebook {input.notebook:q}"
         " --parameters {params.parameters:q} --out-html {output.html:q}"
         " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q}"
-        " --page-title {params.page_title:q}"
+        " --page-title {params.page_title:q} --invalidates {params.overview:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
@@ -132,15 +135,16 @@ rule report_overview:
         notebook=f"{NOTEBOOKS}/overview.ipynb",
         tables=cohort_tables(),
         consistency=datasets_consistency_targets("png"),
+        animals=animal_reports(),
     output:
         html=report(
-            f"{RESULTS}/report/overview.html",
+            LAYOUT.report_file("overview"),
             caption="../report/overview_report.rst",
             category="Notebook reports",
             labels={"report": "cohort overview"},
         ),
-        notebook=f"{RESULTS}/report/notebooks/overview.ipynb",
-        provenance=f"{RESULTS}/report/notebooks/overview.provenance.json",
+        notebook=LAYOUT.report_notebook("overview"),
+        provenance=LAYOUT.report_notebook("overview", "provenance.json"),
     params:
         parameters=json_param({
             "animals": ANIMALS,
@@ -149,7 +153,7 @@ rule report_overview:
             "multi_variants": [[v.model, v.labels] for v in MULTI],
             "groups": {g: [list(m) for m in members] for g, members in GROUPS.items()},
             "seeds": SEEDS,
-            "results": RESULTS,
+            "results": LAYOUT.root,
             "title": config["report"]["title"],
             "units": label_units(),
             "iterations": {v.model: config["models"][v.model]["max_iterations"]
@@ -158,11 +162,11 @@ rule report_overview:
             "max_points": config["report"]["max_points"],
         }),
         page_title=lambda w: f"{config['report']['title']}: cohort overview",
-        failed=f"{RESULTS}/logs/report/overview.failed.ipynb",
+        failed=LAYOUT.log_file("report", "overview", ext="failed.ipynb"),
     log:
-        f"{RESULTS}/logs/report/overview.log",
+        LAYOUT.log_file("report", "overview"),
     benchmark:
-        f"{RESULTS}/benchmarks/report/overview.tsv"
+        LAYOUT.benchmark_file("report", "overview")
     threads: 1
     resources:
         mem_mb=3000,
@@ -171,5 +175,5 @@ rule report_overview:
         "python -m cebra_pipe report --notebook {input.notebook:q}"
         " --parameters {params.parameters:q} --out-html {output.html:q}"
         " --out-notebook {output.notebook:q} --failed-notebook {params.failed:q}"
-        " --page-title {params.page_title:q}"
+        " --page-title {params.page_title:q} --summarises {input.animals:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"

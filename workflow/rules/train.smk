@@ -1,35 +1,35 @@
 # 3. train_single: all seeds of one (session, model, label set) in one job.
 # 4. train_multi: all seeds of one (session group, model, label set) in one job.
-# Checkpoints live outside the declared outputs (results/checkpoints/...), so a
+# Checkpoints live outside the declared outputs (<analysis>/checkpoints/...), so a
 # killed job resumes from its last checkpoint after `--rerun-incomplete`.
 
 
-_SINGLE = f"{RESULTS}/single/{{animal}}/{{session}}/{{model}}/{{labels}}"
+_SINGLE = LAYOUT.single_dir("{animal}", "{session}", "{model}", "{labels}")
 
 
 rule train_single:
     conda:
         CONDA_ENV
     input:
-        session=f"{RESULTS}/sessions/{{animal}}/{{session}}.npz",
-        split=f"{RESULTS}/splits/{{animal}}/{{session}}.npz",
+        session=LAYOUT.session_file("{animal}", "{session}"),
+        split=LAYOUT.split_file("{animal}", "{session}"),
     output:
-        model=_seed_outputs(_SINGLE, "model.pt"),
-        train=_seed_outputs(_SINGLE, "embedding_train.npy"),
-        valid=_seed_outputs(_SINGLE, "embedding_valid.npy"),
-        loss=_seed_outputs(_SINGLE, "loss.tsv"),
-        provenance=_seed_outputs(_SINGLE, "provenance.json"),
+        model=seed_outputs(_SINGLE, "model.pt"),
+        train=seed_outputs(_SINGLE, "embedding_train.npy"),
+        valid=seed_outputs(_SINGLE, "embedding_valid.npy"),
+        loss=seed_outputs(_SINGLE, "loss.tsv"),
+        provenance=seed_outputs(_SINGLE, "provenance.json"),
     params:
         model=lambda w: json_arg(cp_config.model_params(config, w.model)),
         labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
         seeds=",".join(map(str, SEEDS)),
         device=config["device"],
         outdir=_SINGLE,
-        checkpoints=f"{RESULTS}/checkpoints/single/{{animal}}/{{session}}/{{model}}/{{labels}}",
+        checkpoints=LAYOUT.checkpoint_dir("single", "{animal}", "{session}", "{model}", "{labels}"),
     log:
-        f"{RESULTS}/logs/train_single/{{animal}}/{{session}}/{{model}}/{{labels}}.log",
+        LAYOUT.log_file("train_single", "{animal}", "{session}", "{model}", "{labels}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train_single/{{animal}}/{{session}}/{{model}}/{{labels}}.tsv"
+        LAYOUT.benchmark_file("train_single", "{animal}", "{session}", "{model}", "{labels}")
     threads: config["threads"]
     resources:
         gpu=1,
@@ -42,7 +42,7 @@ rule train_single:
         " --checkpoints {params.checkpoints:q} > {log:q} 2>&1"
 
 
-_MULTI = f"{RESULTS}/multi/{{group}}/{{model}}/{{labels}}"
+_MULTI = LAYOUT.multi_dir("{group}", "{model}", "{labels}")
 
 
 rule train_multi:
@@ -52,21 +52,21 @@ rule train_multi:
         sessions=group_files("session"),
         splits=group_files("split"),
     output:
-        model=_seed_outputs(_MULTI, "model.pt"),
-        embeddings=_seed_outputs(_MULTI, "embeddings.npz"),
-        loss=_seed_outputs(_MULTI, "loss.tsv"),
-        provenance=_seed_outputs(_MULTI, "provenance.json"),
+        model=seed_outputs(_MULTI, "model.pt"),
+        embeddings=seed_outputs(_MULTI, "embeddings.npz"),
+        loss=seed_outputs(_MULTI, "loss.tsv"),
+        provenance=seed_outputs(_MULTI, "provenance.json"),
     params:
         model=lambda w: json_arg(cp_config.model_params(config, w.model)),
         labels=lambda w: json_arg(cp_config.label_spec(config, variant(w.model, w.labels))),
         seeds=",".join(map(str, SEEDS)),
         device=config["device"],
         outdir=_MULTI,
-        checkpoints=f"{RESULTS}/checkpoints/multi/{{group}}/{{model}}/{{labels}}",
+        checkpoints=LAYOUT.checkpoint_dir("multi", "{group}", "{model}", "{labels}"),
     log:
-        f"{RESULTS}/logs/train_multi/{{group}}/{{model}}/{{labels}}.log",
+        LAYOUT.log_file("train_multi", "{group}", "{model}", "{labels}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train_multi/{{group}}/{{model}}/{{labels}}.tsv"
+        LAYOUT.benchmark_file("train_multi", "{group}", "{model}", "{labels}")
     threads: config["threads"]
     resources:
         gpu=1,
