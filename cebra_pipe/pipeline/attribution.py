@@ -44,7 +44,7 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, json_arg,
                                         load_session,
                                         load_split, run, save_npz, write_json,
                                         write_provenance, write_tsv)
-from cebra_pipe.pipeline.layout import Layout
+from cebra_pipe.pipeline.layout import Layout, seed_dir
 
 STEP = "attribution"
 
@@ -220,7 +220,7 @@ def _variant_maps(job: dict[str, Any], seeds: list[int], neural: np.ndarray,
     """
     maps = {}
     for seed in seeds:
-        path = job["folder"] / f"seed{seed}" / "model.pt"
+        path = seed_dir(job["folder"], seed) / "model.pt"
         if job["group"]:
             embeddings = path.with_name("embeddings.npz")
             job["session_id"] = encoder_index(embeddings, session)

@@ -30,6 +30,7 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, check_emb
                                         load_npz, load_session, load_split, run,
                                         write_provenance, write_tsv)
 from cebra_pipe.pipeline.config import Variant
+from cebra_pipe.pipeline.layout import seed_dir
 
 STEP = "decode"
 METRICS_HIGHER_IS_BETTER = {"r2": True, "accuracy": True, "gof_bits": True,
@@ -131,12 +132,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows: list[dict[str, Any]] = []
     inputs = list(args.sessions) + list(args.splits)
     for seed in seeds:
-        model_file = folder / f"seed{seed}" / "model.pt"
+        model_file = seed_dir(folder, seed) / "model.pt"
         inputs.append(str(model_file))
         model = load_model(model_file, args.device)
         if args.multi:
-            embeddings = load_npz(folder / f"seed{seed}" / "embeddings.npz", "embeddings file")
-            inputs.append(str(folder / f"seed{seed}" / "embeddings.npz"))
+            embeddings = load_npz(seed_dir(folder, seed) / "embeddings.npz", "embeddings file")
+            inputs.append(str(seed_dir(folder, seed) / "embeddings.npz"))
             names = [str(n) for n in embeddings["sessions"]]
         for i, (session, split) in enumerate(zip(sessions, splits)):
             if args.multi:
@@ -144,12 +145,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                     raise PipelineError(f"session {session.name} is not in the multi-session "
                                         f"model's embeddings ({names}).")
                 j = names.index(session.name)
-                where = f"embeddings file '{folder / f'seed{seed}' / 'embeddings.npz'}'"
+                where = f"embeddings file '{seed_dir(folder, seed) / 'embeddings.npz'}'"
                 train_emb, valid_emb = (check_embedding(embeddings[f"{s}_{j}"],
                                                         f"{where}, key '{s}_{j}'")
                                         for s in ("train", "valid"))
             else:
-                paths = [folder / f"seed{seed}" / f"embedding_{s}.npy" for s in ("train", "valid")]
+                paths = [seed_dir(folder, seed) / f"embedding_{s}.npy" for s in ("train", "valid")]
                 inputs += [str(p) for p in paths]
                 train_emb, valid_emb = (load_embedding(p) for p in paths)
             for name, n in (("train", len(split["train"])), ("valid", len(split["valid"]))):

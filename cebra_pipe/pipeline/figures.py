@@ -23,6 +23,7 @@ from cebra_pipe.pipeline.arguments import parse_seeds
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output,
                                         json_arg, load_session, write_provenance,
                                         load_split, run)
+from cebra_pipe.pipeline.layout import seed_dir
 
 STEP = "figures"
 
@@ -70,7 +71,7 @@ def _embedding_figure(folder: Path, variants: Sequence[tuple[str, str]], seed: i
 
     embeddings = {}
     for model, labels in variants:
-        path = folder / model / labels / f"seed{seed}" / "embedding_valid.npy"
+        path = seed_dir(folder / model / labels, seed) / "embedding_valid.npy"
         try:
             embeddings[model, labels] = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
@@ -165,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     curves: dict[tuple[str, str], dict[int, pd.DataFrame]] = {}
     for model, labels in variants:
         for seed in seeds:
-            path = folder / model / labels / f"seed{seed}" / "loss.tsv"
+            path = seed_dir(folder / model / labels, seed) / "loss.tsv"
             try:
                 curves.setdefault((model, labels), {})[seed] = pd.read_csv(path, sep="\t")
             except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
@@ -181,9 +182,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                   fontsize=10)
     efig.tight_layout()
     inputs = [args.session, args.split] + [
-        str(folder / m / lab / f"seed{s}" / name) for m, lab in variants for s in seeds
+        str(seed_dir(folder / m / lab, s) / name) for m, lab in variants for s in seeds
         for name in ("loss.tsv",)] + [
-        str(folder / m / lab / f"seed{seeds[0]}" / "embedding_valid.npy") for m, lab in variants]
+        str(seed_dir(folder / m / lab, seeds[0]) / "embedding_valid.npy") for m, lab in variants]
     outputs = [args.loss_figure, args.embedding_figure] + (
         [args.provenance] if args.provenance else [])
     with all_or_nothing(outputs):

@@ -40,6 +40,7 @@ from cebra_pipe.pipeline.arguments import parse_seeds
 from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, atomic_output, json_arg,
                                         load_embedding, load_model, load_session, load_split, run,
                                         training_labels, write_provenance, write_tsv)
+from cebra_pipe.pipeline.layout import seed_dir
 
 SESSION_STEP, COHORT_STEP, LOAO_STEP = "hypotheses-session", "hypotheses", "hypotheses-loao"
 
@@ -122,14 +123,14 @@ def _test_variant(args: argparse.Namespace, session: Any, split: dict[str, np.nd
     folder = Path(args.dir) / variant["model"] / variant["label_set"]
     per_seed = []
     for seed in seeds:
-        paths = [folder / f"seed{seed}" / f"embedding_{s}.npy" for s in ("train", "valid")]
-        model_file = folder / f"seed{seed}" / "model.pt"
+        paths = [seed_dir(folder, seed) / f"embedding_{s}.npy" for s in ("train", "valid")]
+        model_file = seed_dir(folder, seed) / "model.pt"
         inputs += [str(model_file)] + [str(p) for p in paths]
         model = load_model(model_file, args.device)
         embeddings = tuple(load_embedding(p) for p in paths)
         for part, emb, idx in (("train", embeddings[0], train), ("valid", embeddings[1], valid)):
             if len(emb) != len(idx):
-                raise PipelineError(f"the {part} embedding '{folder / f'seed{seed}'}' has "
+                raise PipelineError(f"the {part} embedding '{seed_dir(folder, seed)}' has "
                                     f"{len(emb)} rows but the split has {len(idx)}; rerun "
                                     "training.")
         try:

@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 __all__ = ["Layout", "SHUFFLED_SUFFIX", "LABELS_WILDCARD", "NAME_PATTERN", "analysis_name",
@@ -84,9 +84,10 @@ def is_shuffled(labels: str) -> bool:
     return split_shuffled(labels)[1] is not None
 
 
-def seed_dir(folder: str | os.PathLike, seed: int) -> str:
-    """The folder of one seed's outputs inside a trained configuration's folder."""
-    return str(PurePosixPath(folder) / f"seed{int(seed)}")
+def seed_dir(folder: str | os.PathLike, seed: int) -> Path:
+    """The folder of one seed's outputs (``model.pt``, embeddings, ``loss.tsv``,
+    ``provenance.json``) inside a trained configuration's folder."""
+    return Path(folder) / f"seed{int(seed)}"
 
 
 # ---------------------------------------------------------------- analyses
@@ -184,7 +185,7 @@ class Layout:
     @staticmethod
     def seed_file(folder: str, seed: int, name: str) -> str:
         """``<folder>/seed<k>/<name>``: one seed's ``model.pt``, embeddings, loss..."""
-        return str(PurePosixPath(seed_dir(folder, seed), name))
+        return (seed_dir(folder, seed) / name).as_posix()
 
     # evaluation
     def decode_file(self, animal: str, session: str, model: str, labels: str,

@@ -55,6 +55,7 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, control_l
                                         save_npz, sha256_file, sha256_json, training_labels,
                                         write_provenance, write_tsv)
 from cebra_pipe.pipeline.labels import check_shared_range
+from cebra_pipe.pipeline.layout import seed_dir
 from cebra_pipe.runtime import set_torch_threads
 
 
@@ -270,7 +271,7 @@ def train_single(args: argparse.Namespace) -> None:
     print(f"train-single {session.name}: labels {spec['names'] or 'none (CEBRA-Time)'}"
           f"{' (shuffled control)' if spec['shuffle'] else ''}, seeds {seeds}, "
           f"{len(X_train)} train / {len(X_valid)} valid steps", flush=True)
-    outputs = [outdir / f"seed{s}" / name for s in seeds
+    outputs = [seed_dir(outdir, s) / name for s in seeds
                for name in ("model.pt", "embedding_train.npy", "embedding_valid.npy",
                             "loss.tsv", "provenance.json")]
     key = {"params": params, "labels": spec, "device": args.device, "inputs": input_hashes}
@@ -284,7 +285,7 @@ def train_single(args: argparse.Namespace) -> None:
         for seed, model, how in _fit_all(args, params, seeds, data, folders, seg_train):
             print(f"  seed {seed}: {how}; final loss {float(model.state_dict_['loss'][-1]):.4f}",
                   flush=True)
-            target = outdir / f"seed{seed}"
+            target = seed_dir(outdir, seed)
             model.save(target / "model.pt")
             save_npy(target / "embedding_train.npy",
                      model.transform(X_train, segments=seg_train).astype(np.float32))
@@ -326,7 +327,7 @@ def train_multi(args: argparse.Namespace) -> None:
     seg_train = [s.segments_at(sp["train"]) for s, sp in zip(sessions, splits)]
     seg_valid = [s.segments_at(sp["valid"]) for s, sp in zip(sessions, splits)]
     print(f"train-multi {names}: labels {spec['names']}, seeds {seeds}", flush=True)
-    outputs = [outdir / f"seed{s}" / name for s in seeds
+    outputs = [seed_dir(outdir, s) / name for s in seeds
                for name in ("model.pt", "embeddings.npz", "loss.tsv", "provenance.json")]
     key = {"params": params, "labels": spec, "device": args.device, "inputs": input_hashes}
     folders = {seed: _checkpoint_dir(root, seed, key) for seed in seeds}
@@ -345,7 +346,7 @@ def train_multi(args: argparse.Namespace) -> None:
     with all_or_nothing(outputs):
         for seed, model, how in _fit_all(args, params, seeds, data, folders, seg_train):
             print(f"  seed {seed}: {how}", flush=True)
-            target = outdir / f"seed{seed}"
+            target = seed_dir(outdir, seed)
             model.save(target / "model.pt")
             arrays: dict[str, np.ndarray] = {"sessions": np.array(names)}
             for i in range(len(sessions)):

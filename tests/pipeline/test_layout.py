@@ -101,7 +101,7 @@ def _files(*roots: Path, suffixes=(".py", ".smk", ".ipynb")) -> list[Path]:
 
 def test_no_other_file_spells_the_layout_or_the_shuffled_suffix():
     """Rules, steps and notebooks take paths and names from layout.py."""
-    spelled = re.compile(r"""["'/]results/|\{RESULTS\}|-shuffled["\[(\\d]""")
+    spelled = re.compile(r"""["'/]results/|\{RESULTS\}|-shuffled["\[(\\d]|/ f["']seed\{\w+\}["']""")
     offenders = [str(p.relative_to(REPO)) for p in _files(
         REPO / "cebra_pipe", REPO / "workflow", REPO / "notebooks")
         if p.name != "layout.py" and spelled.search(_code(p))]
