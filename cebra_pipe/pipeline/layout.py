@@ -173,11 +173,6 @@ class Layout:
         the cohort, or its file ``name`` (``model.pt``, ``consistency.tsv``, ...)."""
         return self._path("cohorts", cohort, animal, session, *[p for p in (name,) if p])
 
-    def joined_dir(self, cohort: str, animal: str, session: str, name: str = "") -> str:
-        """A session joined to the trained cohort model ``cohort`` (a file in it when
-        ``name`` is given)."""
-        return self._path("cohorts", cohort, animal, session, *[p for p in (name,) if p])
-
     def checkpoint_dir(self, kind: str, *parts: str) -> str:
         """Resumable training state of a ``single`` or ``multi`` configuration."""
         return self._path("checkpoints", kind, *parts)
