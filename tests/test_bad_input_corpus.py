@@ -1445,6 +1445,24 @@ def _(c):
               rows=[GOOD_ROWS[0] + "\tyes", GOOD_ROWS[1] + "\tfalse"])
 
 
+# --- hypothesis tests: time quantities of the nulls ----------------------------------
+
+@case("hypotheses-min-shift-seconds-without-time-base", ValueError,
+      r"min_shift='2 s' is a duration but the session has no time base.*hypotheses\.bin_size")
+def _(c):
+    from cebra_pipe.hypothesis import to_samples
+
+    to_samples("2 s", None, "min_shift")
+
+
+@case("hypotheses-min-shift-unknown-unit", ValueError,
+      r"hypotheses\.min_shift must be a number of samples .* got '2 hours'")
+def _(c):
+    from cebra_pipe.hypothesis import to_samples
+
+    to_samples("2 hours", 0.025, "hypotheses.min_shift")
+
+
 # --- the whole corpus ----------------------------------------------------------------
 
 def _params() -> list:
