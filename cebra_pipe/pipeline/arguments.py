@@ -72,9 +72,14 @@ def check_label_spec(spec: Any) -> dict[str, Any]:
     checked = {"names": list(spec.get("names", [])), "shuffle": bool(spec.get("shuffle", False)),
                "shuffle_seed": int(spec.get("shuffle_seed", 0))}
     if checked["shuffle"]:
-        checked |= {"null_kind": str(spec.get("null_kind", "permutation")),
+        # How labels are nulled has its defaults in the config schema (controls.kind,
+        # hypotheses.min_shift, hypotheses.within_trials), not here.
+        missing = [k for k in ("null_kind", "min_shift", "within_trials") if k not in spec]
+        if missing:
+            raise PipelineError(f"--labels: a training null (shuffle: true) needs field(s) "
+                                f"{missing}; the workflow fills them from the config.")
+        checked |= {"null_kind": str(spec["null_kind"]),
                     "null_index": int(spec.get("null_index", 0)),
-                    "min_shift": spec.get("min_shift", 1),
-                    "bin_size": spec.get("bin_size"),
-                    "within_trials": bool(spec.get("within_trials", False))}
+                    "min_shift": spec["min_shift"], "bin_size": spec.get("bin_size"),
+                    "within_trials": bool(spec["within_trials"])}
     return checked

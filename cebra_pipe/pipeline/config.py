@@ -295,9 +295,9 @@ def decoding_targets(config: Mapping[str, Any]) -> list[str]:
 
 def single_variants(config: Mapping[str, Any]) -> list[Variant]:
     """Every single-session configuration: models x their label sets (+ ``controls.count``
-    training nulls each)."""
-    shuffle = config.get("controls", {}).get("shuffle", True)
-    count = int(config.get("controls", {}).get("count", 1))
+    training nulls each). ``config`` is schema-validated: the schema states the defaults."""
+    controls = config["controls"]
+    count = int(controls["count"]) if controls["shuffle"] else 0
     variants: list[Variant] = []
     for model, spec in config["models"].items():
         names = spec.get("label_sets") or []
@@ -305,9 +305,7 @@ def single_variants(config: Mapping[str, Any]) -> list[Variant]:
             variants.append(Variant(model, NO_LABELS))
         for name in names:
             variants.append(Variant(model, name))
-            if shuffle:
-                variants += [Variant(model, shuffled_labels(name, k))
-                             for k in range(count)]
+            variants += [Variant(model, shuffled_labels(name, k)) for k in range(count)]
     return variants
 
 
@@ -328,19 +326,18 @@ def model_params(config: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 def label_spec(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
     """Label names a variant trains on, and whether (and how) they are shuffled; the
-    labels' kinds travel in the session file, not here."""
+    labels' kinds travel in the session file, not here. ``config`` is schema-validated
+    (the schema states the defaults of ``controls`` and ``hypotheses``)."""
     if variant.label_set is None:
         names: list[str] = []
     else:
         names = list(config["label_sets"][variant.label_set])
-    spec = {"names": names, "shuffle": variant.shuffled,
-            "shuffle_seed": config.get("controls", {}).get("seed", 0)}
+    controls, hypotheses = config["controls"], config["hypotheses"]
+    spec = {"names": names, "shuffle": variant.shuffled, "shuffle_seed": controls["seed"]}
     if variant.shuffled:
-        controls, hypotheses = config.get("controls", {}), config.get("hypotheses", {})
-        spec |= {"null_kind": controls.get("kind", "circular_shift"),
-                 "null_index": variant.null_index,
-                 "min_shift": hypotheses.get("min_shift", 50),
-                 "within_trials": hypotheses.get("within_trials", True)}
+        spec |= {"null_kind": controls["kind"], "null_index": variant.null_index,
+                 "min_shift": hypotheses["min_shift"],
+                 "within_trials": hypotheses["within_trials"]}
         if hypotheses.get("bin_size") is not None:  # only when set: no spurious reruns
             spec["bin_size"] = hypotheses["bin_size"]
     return spec
