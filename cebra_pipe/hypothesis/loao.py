@@ -76,9 +76,9 @@ def _fit_args(indices: Sequence[int], X: Sequence[np.ndarray], y: Sequence[tuple
     return [X[i] for i in indices], labels, kwargs
 
 
-def _embed(model: Any, X: np.ndarray, session_id: int, segments: np.ndarray | None
-           ) -> np.ndarray:
-    return model.transform(X, session_id=session_id, segments=segments)
+def _at(values: Sequence[Any] | None, i: int) -> Any:
+    """Entry ``i`` of an optional per-session list (None when the list is None)."""
+    return None if values is None else values[i]
 
 
 def leave_one_animal_out(estimator: Any, animals: Sequence[str], X_train: Sequence[np.ndarray],
@@ -138,20 +138,17 @@ def leave_one_animal_out(estimator: Any, animals: Sequence[str], X_train: Sequen
         ids = list(range(len(others), len(others) + len(held)))
         X, labels, kwargs = _fit_args(held, X_train, y_train, segments_train)
         model.fit(X, *labels, adapt=True, session_id=ids, **kwargs)
-
-        def segments(which: Sequence | None, i: int) -> np.ndarray | None:
-            return None if which is None else which[i]
-
-        cohort = [_embed(model, X_train[i], k, segments(segments_train, i))
-                  for k, i in enumerate(others)]
-        cohort_embedding = np.concatenate(cohort)
+        cohort_embedding = np.concatenate([
+            model.transform(X_train[i], session_id=k, segments=_at(segments_train, i))
+            for k, i in enumerate(others)])
         for session_id, i in zip(ids, held):
-            own_train = _embed(model, X_train[i], session_id, segments(segments_train, i))
-            valid = _embed(model, X_valid[i], session_id, segments(segments_valid, i))
-            period = None if sample_periods is None else sample_periods[i]
-            orders = null_orders(kind, len(valid), num_nulls,
-                                 min_shift=to_samples(min_shift, period, "min_shift"),
-                                 trials=segments(trials_valid, i), seed=seed)
+            own_train = model.transform(X_train[i], session_id=session_id,
+                                        segments=_at(segments_train, i))
+            valid = model.transform(X_valid[i], session_id=session_id,
+                                    segments=_at(segments_valid, i))
+            shift = to_samples(min_shift, _at(sample_periods, i), "min_shift")
+            orders = null_orders(kind, len(valid), num_nulls, min_shift=shift,
+                                 trials=_at(trials_valid, i), seed=seed)
             for name in names:
                 truth = targets[i][name][1]
                 pooled = np.concatenate([np.asarray(targets[j][name][0]) for j in others])
