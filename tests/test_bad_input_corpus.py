@@ -1463,6 +1463,45 @@ def _(c):
     to_samples("2 hours", 0.025, "hypotheses.min_shift")
 
 
+# --- adding sessions to a trained cohort (fit(adapt=True), join-cohort, sheet `joins`) --
+
+def _tiny_cohort(c) -> CEBRA:
+    X, y = c.ws.X, c.ws.y
+    return CEBRA(**TINY).fit([X, X[:, :20]], [y, y])
+
+
+@case("adapt-session-id-with-a-gap", ValueError,
+      r"session_id=5 is neither an existing session \(0\.\.1\) nor the next free index \(2\)")
+def _(c):
+    _tiny_cohort(c).fit(c.ws.X, c.ws.y, adapt=True, session_id=5)
+
+
+@case("adapt-multi-session-without-labels", ValueError,
+      r"needs labels for recording 0 \(the cohort's continuous labels\)")
+def _(c):
+    _tiny_cohort(c).fit(c.ws.X, adapt=True, session_id=2)
+
+
+@case("join-cohort-single-session-model", EXIT_BAD_INPUT,
+      r"join-cohort: error: cohort model '.*seed0/model\.pt' is a single-session model")
+def _(c):
+    from cebra_pipe.pipeline import cohort
+
+    return cohort.cli(["--cohort-model", str(c.ws.models / "seed0" / "model.pt"),
+                       "--cohort-name", "first", "--session", str(c.ws.session),
+                       "--split", str(c.ws.split), "--labels", '{"names": ["position"]}',
+                       "--max-adapt-iterations", "2", "--outdir", str(c.out)])
+
+
+@case("sheet-joins-unknown-cohort-model", ConfigError,
+      r"row a1/s1: column 'joins' is 'later', not a model of config field cohort_models")
+def _(c):
+    from cebra_pipe.pipeline import cohort
+
+    cohort.check_joins([{"animal": "a1", "session": "s1", "joins": "later"}],
+                       {"label_sets": {}, "cohort_models": {}}, "sessions sheet 's.tsv'")
+
+
 # --- the whole corpus ----------------------------------------------------------------
 
 def _params() -> list:
