@@ -284,7 +284,9 @@ def sessions():
 def test_multi_session_training(sessions, kind):
     (xa, ca, da), (xb, cb, db) = sessions
     labels = {"time": (), "continuous": ([ca, cb],), "discrete": ([da, db],)}[kind]
-    model = CEBRA(**FAST).fit([xa, xb], *labels)
+    # Label-free multi-session training is opt-in (conditional="time").
+    conditional = "time" if kind == "time" else None
+    model = CEBRA(**FAST, conditional=conditional).fit([xa, xb], *labels)
     assert model.num_sessions_ == 2
     assert model.n_features_in_ == [10, 6]
     assert model.label_kind_ == kind
@@ -376,9 +378,9 @@ def test_multi_session_bad_labels(sessions, labels, match):
 
 
 def test_multi_session_needs_a_batch_size(sessions):
-    (xa, _, _), (xb, _, _) = sessions
+    (xa, ca, _), (xb, cb, _) = sessions
     with pytest.raises(ValueError, match="Multi-session training needs a batch_size"):
-        CEBRA(**{**FAST, "batch_size": None}).fit([xa, xb])
+        CEBRA(**{**FAST, "batch_size": None}).fit([xa, xb], [ca, cb])
 
 
 def test_list_that_is_not_sessions_is_rejected(data):
@@ -516,7 +518,7 @@ def test_adapt_with_labels_and_refusals(data, sessions):
     assert model.label_kind_ == "continuous" and model.n_features_in_ == 7
 
     (xa, _, _), (xb, _, _) = sessions
-    multi = CEBRA(**FAST).fit([xa, xb])
+    multi = CEBRA(**FAST, conditional="time").fit([xa, xb])
     # Multi-session adapt aligns by labels (tests/sklearn/test_adapt.py).
     with pytest.raises(ValueError, match="needs a model trained with labels"):
         multi.fit(new_neural, adapt=True, session_id=2)
@@ -895,7 +897,7 @@ def test_batch_size_larger_than_the_data_warns():
 
 def test_batch_size_larger_than_a_session_warns():
     with pytest.warns(UserWarning, match=r"batch_size=64 is larger than the data \(40 samples"):
-        CEBRA(**{**FAST, "batch_size": 64}).fit([_N, _N[:40, :3]])
+        CEBRA(**{**FAST, "batch_size": 64}, conditional="time").fit([_N, _N[:40, :3]])
 
 
 @pytest.mark.parametrize("labels", [(), (np.linspace(0, 1, 100),),
@@ -909,9 +911,50 @@ def test_time_offsets_beyond_the_recording(labels):
 
 def test_time_offsets_beyond_a_session():
     with pytest.raises(ValueError, match="time_offsets=60 is beyond the recording"):
-        CEBRA(**FAST, time_offsets=60).fit([_N, _N[:50]])
+        CEBRA(**FAST, time_offsets=60, conditional="time").fit([_N, _N[:50]])
 
 
 def test_recording_shorter_than_the_receptive_field():
     with pytest.raises(ValueError, match="fewer than the model's receptive field of 10"):
         CEBRA(**FAST, model_architecture="offset10-model").fit(_N[:5])
+
+
+# -- public seams other modules use ---------------------------------------------------------
+def test_receptive_field_and_device_without_fitting():
+    assert CEBRA(model_architecture="offset10-model").receptive_field() == 10
+    assert CEBRA(model_architecture="offset36-model").receptive_field() == 36
+    assert CEBRA(device="cpu").resolved_device() == torch.device("cpu")
+    with pytest.raises(ValueError, match="Unknown device"):
+        CEBRA(device="tpu").resolved_device()
+    with pytest.raises(ValueError, match="Unknown model 'offset0-model'"):
+        CEBRA(model_architecture="offset0-model").receptive_field()
+
+
+def test_check_input_and_start_fit_are_what_fit_trains_on():
+    """``check_input`` + ``start_fit`` + training that loader with ``dropout_seed`` is
+    ``fit``: the seam fit_seeds uses gives the same model."""
+    params = dict(FAST, model_architecture="offset10-model", random_state=3)
+    fitted = CEBRA(**params).fit(_N)
+    manual = CEBRA(**params)
+    manual.validate_params()
+    sessions, multi = manual.check_input(_N, ())
+    assert not multi and sessions[0].neural.shape == _N.shape
+    loader = manual.start_fit(sessions, multi)
+    assert len(loader) == params["max_iterations"] and manual.dropout_seed() is not None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(manual.dropout_seed())
+        manual.solver_.fit(loader)
+    np.testing.assert_array_equal(manual.transform(_N), fitted.transform(_N))
+    with pytest.raises(ValueError, match="features"):
+        manual.check_compatible(*manual.check_input(_N[:, :3], ()))
+
+
+@pytest.mark.parametrize("conditional", [None, "time_delta", "delta"])
+def test_multi_session_without_labels_needs_conditional_time(sessions, conditional):
+    (xa, _, _), (xb, _, _) = sessions
+    with pytest.raises(RuntimeError, match="No labels given for multi-session training") as err:
+        CEBRA(**FAST, conditional=conditional, delta=0.1).fit([xa, xb])
+    assert isinstance(err.value, ValueError) and "conditional='time'" in str(err.value)
+    with pytest.raises(ValueError, match="No labels given"):
+        CEBRA(**FAST, conditional=conditional, delta=0.1).partial_fit([xa, xb])
+    assert CEBRA(**FAST, conditional="time").fit([xa, xb]).label_kind_ == "time"
