@@ -2,7 +2,7 @@ import re
 
 # 9. hypotheses: evaluation nulls of every label set's single-session models, one job
 #    per session (all models, label sets and seeds: the cluster gets few, larger
-#    jobs), then the cohort tables: results/tables/hypotheses{,_cohort,_groups}.tsv.
+#    jobs), then the cohort tables: <analysis>/tables/hypotheses{,_cohort,_groups}.tsv.
 
 
 rule hypotheses_session:
