@@ -25,13 +25,17 @@ import numpy as np
 from cebra_pipe.pipeline.common import PipelineError, Session
 from cebra_pipe.pipeline.config import NORMALIZE_UNITS, parse_label_map
 
-__all__ = ["MIN_SHARED_RANGE", "session_labels", "normalize", "label_unit",
+__all__ = ["MIN_SHARED_RANGE", "MIN_SHARED_RANGE_TRAINING", "session_labels", "normalize", "label_unit",
            "describe_labels", "check_shared_range"]
 
 #: Least share of the sessions' joint range that each session's own range must cover
-#: when sessions are compared on a label's values: label bins outside a session's range
-#: hold none of its samples.
+#: when sessions are aligned on a label's values (between-session consistency): label
+#: bins outside a session's range hold none of its samples.
 MIN_SHARED_RANGE = 0.9
+#: The same for multi-session training, which only needs the labels on one scale
+#: (animals may cover part of a track): a session spanning less than a fifth of the
+#: joint range is in other units (cm beside m) or on another track.
+MIN_SHARED_RANGE_TRAINING = 0.2
 
 
 def session_labels(labels: Mapping[str, Mapping[str, Any]], row: Mapping[str, Any]
@@ -113,11 +117,12 @@ def _span(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return flat.min(axis=0), flat.max(axis=0)
 
 
-def check_shared_range(sessions: Sequence[Session], name: str, purpose: str) -> None:
+def check_shared_range(sessions: Sequence[Session], name: str, purpose: str,
+                       min_shared: float = MIN_SHARED_RANGE) -> None:
     """Fail when sessions' values of continuous label ``name`` do not share one range.
 
-    Each session's range must cover :data:`MIN_SHARED_RANGE` of the sessions' joint
-    range, per dimension (labels normalised by range always do). Discrete labels pass.
+    Each session's range must cover ``min_shared`` of the sessions' joint range, per
+    dimension (labels normalised by range always do). Discrete labels pass.
 
     Raises
     ------
@@ -131,7 +136,7 @@ def check_shared_range(sessions: Sequence[Session], name: str, purpose: str) -> 
     high = np.max([hi for _, hi in spans], axis=0)
     joint = np.where(high > low, high - low, 1.0)
     covered = np.array([(hi - lo) / joint for lo, hi in spans])  # (sessions, d)
-    narrow = [i for i in range(len(sessions)) if np.any(covered[i] < MIN_SHARED_RANGE)]
+    narrow = [i for i in range(len(sessions)) if np.any(covered[i] < min_shared)]
     if not narrow:
         return
     widest = int(np.argmax(covered.min(axis=1)))
@@ -147,7 +152,7 @@ def check_shared_range(sessions: Sequence[Session], name: str, purpose: str) -> 
     raise PipelineError(
         f"label '{name}' has different ranges in the sessions combined for {purpose}: "
         f"{'; '.join(describe(i) for i in narrow)} cover less than "
-        f"{100 * MIN_SHARED_RANGE:.0f}% of the joint range, e.g. {describe(widest)} ({cause}). "
+        f"{100 * min_shared:.0f}% of the joint range, e.g. {describe(widest)} ({cause}). "
         f"Set labels.{name}.normalize: range (or zscore) in the config to rescale each "
         "session at ingest, or convert the values to one unit; give each session's unit in "
         "the sessions sheet column label_units (e.g. position=cm).")

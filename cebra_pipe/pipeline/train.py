@@ -54,7 +54,7 @@ from cebra_pipe.pipeline.common import (PipelineError, all_or_nothing, control_l
                                         json_arg, load_session, load_split, run, save_npy,
                                         save_npz, sha256_file, sha256_json, training_labels,
                                         write_provenance, write_tsv)
-from cebra_pipe.pipeline.labels import check_shared_range
+from cebra_pipe.pipeline.labels import MIN_SHARED_RANGE_TRAINING, check_shared_range
 from cebra_pipe.pipeline.layout import seed_dir
 from cebra_pipe.runtime import set_torch_threads
 
@@ -316,7 +316,8 @@ def train_multi(args: argparse.Namespace) -> None:
     threads = _setup_torch(args.threads)
     sessions = [load_session(p) for p in args.sessions]
     for label in spec["names"]:
-        check_shared_range(sessions, label, "multi-session training")
+        check_shared_range(sessions, label, "multi-session training",
+                           MIN_SHARED_RANGE_TRAINING)
     splits = [load_split(p, len(s.neural)) for p, s in zip(args.splits, sessions)]
     names = [s.name for s in sessions]
     outdir, root = Path(args.outdir), Path(args.checkpoints)

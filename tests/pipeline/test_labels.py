@@ -226,14 +226,21 @@ def test_sessions_in_metres_and_centimetres_fail_with_ranges_units_and_fix(tmp_p
     labels.check_shared_range(sessions, "direction", "x")  # discrete labels pass
 
 
-def test_tracks_of_different_length_fail_unless_normalised(tmp_path):
+def test_tracks_of_different_length_fail_consistency_unless_normalised(tmp_path):
+    longer = _sessions(tmp_path, [1.0, 1.6], ["m", "m"])
     with pytest.raises(PipelineError, match="the units or track lengths may differ"):
-        labels.check_shared_range(_sessions(tmp_path, [1.0, 1.6], ["m", "m"]), "position",
-                                  "multi-session training")
+        labels.check_shared_range(longer, "position", "between-session consistency")
+    # Multi-session training only needs one scale: part of a track is fine, cm beside m not.
+    labels.check_shared_range(longer, "position", "multi-session training",
+                              labels.MIN_SHARED_RANGE_TRAINING)
+    with pytest.raises(PipelineError, match="cover less than 20% of the joint range"):
+        labels.check_shared_range(_sessions(tmp_path / "cm", [1.0, 100.0], ["m", "m"]),
+                                  "position", "multi-session training",
+                                  labels.MIN_SHARED_RANGE_TRAINING)
     labels.check_shared_range(_sessions(tmp_path / "n", [1.0, 1.6], ["m", "m"], "range"),
-                              "position", "multi-session training")
+                              "position", "between-session consistency")
     labels.check_shared_range(_sessions(tmp_path / "s", [1.0, 1.02], ["m", "m"]),
-                              "position", "multi-session training")
+                              "position", "between-session consistency")
 
 
 # ------------------------------------------------------------------ label kinds
