@@ -637,7 +637,7 @@ def _(c):
       r"session_id must be an integer session index, got 1\.7")
 def _(c):
     X = c.ws.X[:120]
-    model = CEBRA(**TINY).fit([X, X[:, :10]])
+    model = CEBRA(**TINY, conditional="time").fit([X, X[:, :10]])
     model.transform(X[:, :10], session_id=1.7)
 
 

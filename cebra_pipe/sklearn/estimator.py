@@ -50,6 +50,11 @@ class SessionIdError(ValueError, RuntimeError):
     """
 
 
+class MissingLabelsError(ValueError, RuntimeError):
+    """Multi-session training without labels under a label conditional (a ValueError,
+    and the RuntimeError the reference raises for it)."""
+
+
 class UnsupportedInputError(ValueError, NotImplementedError):
     """A combination of inputs cebra_pipe does not support (a ValueError, and a
     NotImplementedError as the reference raises for it)."""
@@ -400,6 +405,21 @@ class CEBRA(TransformerMixin, BaseEstimator):
                              "2-D (time, neurons) array.")
         return [check_session(X, y, segments)], False
 
+    def _check_multisession_labels(self, sessions: list[SessionData], multi: bool) -> None:
+        """Label-free multi-session training only when asked for (``conditional='time'``).
+
+        Sessions are aligned by their labels; without labels nothing ties one session's
+        embedding to another's, so the default (like the reference) refuses instead of
+        silently training unaligned sessions.
+        """
+        if multi and sessions[0].label_kind == "time" and self.conditional != "time":
+            raise MissingLabelsError(
+                f"No labels given for multi-session training (conditional="
+                f"{self.conditional!r}): sessions are aligned through their labels. Pass "
+                "one label array per session, or conditional='time' to train "
+                "time-contrastive within each session with negatives shared across "
+                "sessions (cebra_pipe only).")
+
     def _check_segments_fit(self, sessions: list[SessionData]) -> None:
         """Warn about / refuse segments too short for the model's receptive field."""
         for session in sessions:
@@ -470,6 +490,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
             return self._adapt(X, *y, segments=segments, session_id=session_id,
                                callback=callback, callback_frequency=callback_frequency)
         sessions, multi = self.check_input(X, y, segments)
+        self._check_multisession_labels(sessions, multi)
         self._check_batch_size(sessions)
         self._build(sessions, multi)
         self._check_segments_fit(sessions)
@@ -489,6 +510,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
         sessions, multi = self.check_input(X, y, segments)
         self._check_batch_size(sessions)
         if not hasattr(self, "solver_"):
+            self._check_multisession_labels(sessions, multi)
             self._build(sessions, multi)
         else:
             self.check_compatible(sessions, multi)

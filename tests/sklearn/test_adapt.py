@@ -154,7 +154,7 @@ def test_discrete_cohort_checks_classes():
 
 
 def test_unlabelled_cohort_and_missing_record_are_refused(cohort):
-    unlabelled = CEBRA(**FAST).fit([c[0] for c in COHORT])
+    unlabelled = CEBRA(**FAST, conditional="time").fit([c[0] for c in COHORT])
     with pytest.raises(ValueError, match="trained without any"):
         unlabelled.fit(NEW[0], NEW[1], adapt=True, session_id=2)
     forgetful = copy.deepcopy(cohort)
