@@ -26,7 +26,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from cebra_pipe.arrays import check_embedding, to_numpy
 
-__all__ = ["Decoder", "KNNDecoder", "L1LinearRegressor"]
+__all__ = ["Decoder", "KNNDecoder", "L1LinearRegressor", "LabelTypeError"]
+
+
+class LabelTypeError(TypeError, NotImplementedError):
+    """Labels that are not numbers (a TypeError, and the NotImplementedError the
+    reference raises for them, so code catching either keeps working)."""
 
 
 def _check_labels(labels: Any, n_samples: int, name: str = "labels") -> np.ndarray:
@@ -48,11 +53,13 @@ def _check_labels(labels: Any, n_samples: int, name: str = "labels") -> np.ndarr
         )
     if array.shape[0] != n_samples:
         raise ValueError(
-            f"embedding and {name} have mismatched lengths: {n_samples} samples in the "
+            f"Invalid label shape: embedding and {name} have mismatched lengths: "
+            f"{n_samples} samples in the "
             f"embedding vs {array.shape[0]} in {name}."
         )
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
+        raise LabelTypeError(f"Invalid label type: {name} must be numeric, got dtype "
+                             f"{array.dtype}; encode text classes as integers first.")
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contain NaN or infinite values.")
     return array

@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score, train_test_split
 
 import cebra_pipe as cebra
-from cebra_pipe.decoders import KNNDecoder, L1LinearRegressor
+from cebra_pipe.decoders import KNNDecoder, L1LinearRegressor, LabelTypeError
 
 
 def _class_embedding(n: int = 600, n_classes: int = 3, noise: float = 0.3, seed: int = 0
@@ -298,3 +298,15 @@ def test_iter_hyperparams_gives_constructor_keywords():
     for params in grid + list(L1LinearRegressor.iter_hyperparams()):
         decoder = (KNNDecoder if "n_neighbors" in params else L1LinearRegressor)(**params)
         assert decoder.get_params().items() >= params.items()
+
+
+@pytest.mark.parametrize("decoder", [KNNDecoder(), L1LinearRegressor()])
+def test_text_labels_raise_label_type_error(decoder):
+    embedding = np.zeros((6, 2))
+    with pytest.raises(LabelTypeError, match="Invalid label type: y \\(labels\\) must be "
+                                             "numeric, got dtype <U") as err:
+        decoder.fit(embedding, np.array(["left", "right"] * 3))
+    # A TypeError here, and the reference's NotImplementedError.
+    assert isinstance(err.value, TypeError) and isinstance(err.value, NotImplementedError)
+    with pytest.raises(ValueError, match="Invalid label shape: .*mismatched lengths"):
+        decoder.fit(embedding, np.zeros(5))
