@@ -179,7 +179,7 @@ def _join_workdir(root: Path, iterations: int = COHORT_PARAMS["max_iterations"])
     config.update(seeds=[0], multi_session={}, controls={"shuffle": False})
     config["models"] = {"behavior": config["models"]["behavior"]}
     config["cohort_models"] = {"first": {"model": "earlier/model.pt", "label_set": "position",
-                                         "max_adapt_iterations": 100}}
+                                         "max_adapt_iterations": 50}}
     workdir = write_workdir(root, config, [synthetic_row("rat3", seed=1, duration=DURATION)])
     sheet = workdir / "config" / "sessions.tsv"
     lines = sheet.read_text().splitlines()
@@ -204,7 +204,7 @@ def test_workflow_plans_the_join_and_checks_the_sheet(tmp_path):
 
 @pytest.mark.slow
 def test_workflow_joins_a_session_and_reports_it(tmp_path):
-    workdir = _join_workdir(tmp_path / "run")
+    workdir = _join_workdir(tmp_path / "run", iterations=60)
     layout = layout_of(workdir)
     report = layout.report_file("rat3")
     snakemake(workdir, "--cores", "2", str(Path(report).relative_to(workdir)), check=True)
