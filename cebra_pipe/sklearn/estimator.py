@@ -20,7 +20,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from cebra_pipe import models
+from cebra_pipe import __version__, models
 from cebra_pipe.data import multi_session, single_session
 from cebra_pipe.data.datasets import DatasetCollection, TensorDataset
 from cebra_pipe.data.datatypes import Offset
@@ -334,8 +334,13 @@ class CEBRA(TransformerMixin, BaseEstimator):
 
     @property
     def state_dict_(self) -> dict:
+        """The solver's state, plus the reference's ``version`` and ``decode`` keys.
+
+        ``decode`` is the history of decoding scores taken during training: cebra_pipe
+        takes none (its held-out goodness of fit is under ``valid``), so it is empty.
+        """
         check_is_fitted(self, "solver_")
-        return self.solver_.state_dict()
+        return {**self.solver_.state_dict(), "version": __version__, "decode": []}
 
     def make_dataset(self, session: SessionData) -> TensorDataset:
         """A dataset on the model's device for one validated recording."""

@@ -277,11 +277,11 @@ def check_sessions(X, labels: tuple, segments=None) -> list[SessionData]:
     per_session: list[list] = [[] for _ in X]
     for j, label in enumerate(labels):
         if not isinstance(label, (list, tuple)):
-            raise ValueError(f"Multi-session training: label argument {j} must be a list "
+            raise ValueError(f"Invalid number of sessions: label argument {j} must be a list "
                              f"with one array per session ({len(X)}), got "
                              f"{type(label).__name__}.")
         if len(label) != len(X):
-            raise ValueError(f"Multi-session training: {len(X)} sessions but label "
+            raise ValueError(f"Invalid number of sessions: {len(X)} sessions but label "
                              f"argument {j} has {len(label)} entries.")
         for i, entry in enumerate(label):
             per_session[i].append(entry)

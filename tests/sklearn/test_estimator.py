@@ -958,3 +958,10 @@ def test_multi_session_without_labels_needs_conditional_time(sessions, condition
     with pytest.raises(ValueError, match="No labels given"):
         CEBRA(**FAST, conditional=conditional, delta=0.1).partial_fit([xa, xb])
     assert CEBRA(**FAST, conditional="time").fit([xa, xb]).label_kind_ == "time"
+
+
+def test_state_dict_has_the_reference_keys(data):
+    neural, _, _ = data
+    state = CEBRA(**FAST).fit(neural).state_dict_
+    assert {"model", "optimizer", "loss", "decode", "criterion", "version", "log"} <= set(state)
+    assert state["version"] == cebra.__version__ and state["decode"] == []
