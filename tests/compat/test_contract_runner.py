@@ -31,7 +31,7 @@ readme = "No code from data files."
 
 [[expected]]
 reason = "pickle"
-tests = ["test_a.py::test_pickle[*"]
+tests = ["test_a.py::test_pickle[j?]", "test_a.py::test_other[*"]
 message = "PickleRefusedError"
 """
 

@@ -212,7 +212,9 @@ class Expectation:
     message: re.Pattern
 
     def explains(self, test: str, outcome: Outcome) -> bool:
-        return (any(fnmatch.fnmatchcase(test, pattern) for pattern in self.tests)
+        # Only * and ? are wildcards: the brackets of parametrized ids are literal.
+        return (any(fnmatch.fnmatchcase(test, pattern.replace("[", "[[]"))
+                    for pattern in self.tests)
                 and self.message.search(outcome.message) is not None)
 
 
