@@ -222,7 +222,8 @@ def _outputs(outdir: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("labels", [None, {"names": ["position"], "shuffle": True,
-                                           "shuffle_seed": 4}])
+                                           "shuffle_seed": 4, "null_kind": "permutation",
+                                           "min_shift": 1, "within_trials": False}])
 def test_train_single_ensemble_writes_the_sequential_outputs(tmp_path, session_files, capsys,
                                                              labels):
     from cebra_pipe.pipeline import train
