@@ -50,7 +50,8 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["Layout", "SHUFFLED_SUFFIX", "LABELS_WILDCARD", "NAME_PATTERN", "analysis_name",
+__all__ = ["Layout", "SHUFFLED_SUFFIX", "LABELS_WILDCARD", "REAL_LABELS_WILDCARD",
+           "SHUFFLED_LABELS_WILDCARD", "NAME_PATTERN", "analysis_name",
            "analysis_dir", "shuffled_labels", "split_shuffled", "is_shuffled", "seed_dir"]
 
 #: Suffix of a shuffled-label control's label-set name.
@@ -60,6 +61,10 @@ _SHUFFLED = re.compile(re.escape(SHUFFLED_SUFFIX) + r"(\d*)$")
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 #: The ``{labels}`` wildcard: ``none``, a label set, or a shuffled control of one.
 LABELS_WILDCARD = rf"none|[A-Za-z0-9][A-Za-z0-9_+]*({re.escape(SHUFFLED_SUFFIX)}[0-9]*)?"
+#: The ``{labels}`` wildcard of real models only (``none`` or a label set) ...
+REAL_LABELS_WILDCARD = r"none|[A-Za-z0-9][A-Za-z0-9_+]*"
+#: ... and of shuffled controls only (rules that treat the two differently).
+SHUFFLED_LABELS_WILDCARD = rf"[A-Za-z0-9][A-Za-z0-9_+]*{re.escape(SHUFFLED_SUFFIX)}[0-9]*"
 # Conventional config file names that say nothing about the analysis: their folder does.
 _GENERIC_STEMS = {"config"}
 

@@ -3,6 +3,7 @@
 
 import json
 import os
+import shlex
 
 import yaml
 from pathlib import Path
@@ -151,6 +152,42 @@ def runs_consistency_targets(animal, session, ext="tsv"):
         return []
     return [LAYOUT.consistency_runs_file(animal, session, v.model, v.labels, ext)
             for v in SINGLE if not v.shuffled]
+
+
+def runs_consistency_outputs():
+    """Outputs of consistency-runs added to rule decode (none with fewer than 2 seeds)."""
+    if len(SEEDS) < 2:
+        return {}
+    return {
+        "runs_table": LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}"),
+        "runs_figure": report(
+            LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}", "png"),
+            caption="../report/consistency_runs.rst",
+            category="Consistency",
+            subcategory="Between seeds",
+            labels={"animal": "{animal}", "session": "{session}", "model": "{model}",
+                    "labels": "{labels}"},
+        ),
+        "runs_provenance": LAYOUT.consistency_runs_file(
+            "{animal}", "{session}", "{model}", "{labels}", "provenance.json"
+        ),
+    }
+
+
+def runs_consistency_step(wildcards, output):
+    """The chained consistency-runs step of a decode job ("" without its outputs)."""
+    if "runs_table" not in output.keys():
+        return ""
+    split = config["consistency"]["split"]
+    args = ["--then", "consistency-runs", "--embeddings",
+            *single_outputs(wildcards.animal, wildcards.session, wildcards.model,
+                            wildcards.labels, f"embedding_{split}.npy"),
+            "--seeds", ",".join(map(str, SEEDS)),
+            "--title", f"{wildcards.animal}/{wildcards.session} {wildcards.model}/"
+                       f"{wildcards.labels}: between seeds",
+            "--out", output.runs_table, "--figure", output.runs_figure,
+            "--provenance", output.runs_provenance]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def datasets_consistency_targets(ext="tsv"):

@@ -1,41 +1,7 @@
-# 5. consistency: between seeds (runs) per session and configuration, and between
+# 5. consistency: between seeds (runs) per session and configuration (chained onto
+#    that configuration's decode job, workflow/rules/decoding.smk), and between
 #    sessions (datasets, aligned on a label) per group for single- and multi-session
 #    models. Shuffled controls are left out.
-
-
-rule consistency_runs:
-    conda:
-        CONDA_ENV
-    input:
-        embeddings=lambda w: single_outputs(
-            w.animal, w.session, w.model, w.labels, f"embedding_{config['consistency']['split']}.npy"
-        ),
-    output:
-        table=LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}"),
-        figure=report(
-            LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}", "png"),
-            caption="../report/consistency_runs.rst",
-            category="Consistency",
-            subcategory="Between seeds",
-            labels={"animal": "{animal}", "session": "{session}", "model": "{model}",
-                    "labels": "{labels}"},
-        ),
-        provenance=LAYOUT.consistency_runs_file("{animal}", "{session}", "{model}", "{labels}", "provenance.json"),
-    params:
-        seeds=",".join(map(str, SEEDS)),
-        title=lambda w: f"{w.animal}/{w.session} {w.model}/{w.labels}: between seeds",
-    log:
-        LAYOUT.log_file("consistency_runs", "{animal}", "{session}", "{model}", "{labels}"),
-    benchmark:
-        LAYOUT.benchmark_file("consistency_runs", "{animal}", "{session}", "{model}", "{labels}")
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
-    shell:
-        "python -m cebra_pipe consistency-runs --embeddings {input.embeddings:q}"
-        " --seeds {params.seeds} --title {params.title:q} --out {output.table:q}"
-        " --figure {output.figure:q} --provenance {output.provenance:q} > {log:q} 2>&1"
 
 
 rule consistency_datasets:

@@ -1,5 +1,9 @@
 # 6. decode: kNN decoders fitted on train embeddings, scored on valid embeddings, and
 #    the valid-split goodness of fit, per configuration (all seeds in one job).
+#    With two seeds or more, the same job then scores the consistency between the seeds
+#    (consistency-runs chained with --then): one process start instead of two, and as
+#    both read only this configuration's training outputs, changing one model still
+#    reruns only its files. Shuffled controls (no consistency) decode in decode_control.
 # 7. controls: each label set against its shuffled-label control, per session.
 
 
@@ -15,6 +19,9 @@ rule decode:
     output:
         table=LAYOUT.decode_file("{animal}", "{session}", "{model}", "{labels}"),
         provenance=LAYOUT.decode_file("{animal}", "{session}", "{model}", "{labels}", "provenance.json"),
+        **runs_consistency_outputs(),
+    wildcard_constraints:
+        labels=cp_layout.REAL_LABELS_WILDCARD,
     params:
         dir=lambda w: LAYOUT.single_dir(w.animal, w.session, w.model, w.labels),
         seeds=",".join(map(str, SEEDS)),
@@ -23,6 +30,7 @@ rule decode:
         knn=config["decoding"]["knn_neighbors"],
         gof_batches=config["decoding"]["gof_batches"],
         device=config["device"],
+        consistency=runs_consistency_step,
     log:
         LAYOUT.log_file("decode", "{animal}", "{session}", "{model}", "{labels}"),
     benchmark:
@@ -38,7 +46,21 @@ rule decode:
         " --targets {params.targets:q} --knn-neighbors {params.knn}"
         " --gof-batches {params.gof_batches} --device {params.device:q}"
         " --threads {threads} --out {output.table:q} --provenance {output.provenance:q}"
-        " > {log:q} 2>&1"
+        " {params.consistency} > {log:q} 2>&1"
+
+
+use rule decode as decode_control with:
+    output:
+        table=LAYOUT.decode_file("{animal}", "{session}", "{model}", "{labels}"),
+        provenance=LAYOUT.decode_file("{animal}", "{session}", "{model}", "{labels}", "provenance.json"),
+    wildcard_constraints:
+        labels=cp_layout.SHUFFLED_LABELS_WILDCARD,
+    params:
+        consistency="",
+    log:
+        LAYOUT.log_file("decode", "{animal}", "{session}", "{model}", "{labels}"),
+    benchmark:
+        LAYOUT.benchmark_file("decode", "{animal}", "{session}", "{model}", "{labels}")
 
 
 rule decode_multi:
