@@ -37,25 +37,37 @@ from compare_reference import install_reference
 TOLERANCE = 1e-5
 # name -> how the reference fits and saves it. Small networks keep the fixtures tiny.
 CASES = {
-    "sklearn_offset10_continuous": dict(backend="sklearn", sessions=1, labels="continuous",
+    "sklearn_offset10_continuous": dict(backend="sklearn", sessions=1, labels=("continuous",),
                                         model_architecture="offset10-model"),
-    "torch_offset5_time": dict(backend="torch", sessions=1, labels=None,
+    "torch_offset5_time": dict(backend="torch", sessions=1, labels=(),
                                model_architecture="offset5-model"),
-    "sklearn_offset5_multisession": dict(backend="sklearn", sessions=2, labels="continuous",
+    "sklearn_offset5_multisession": dict(backend="sklearn", sessions=2, labels=("continuous",),
                                          model_architecture="offset5-model",
                                          temperature_mode="auto"),
-    "sklearn_offset10_hybrid": dict(backend="sklearn", sessions=1, labels="continuous",
+    "sklearn_offset10_hybrid": dict(backend="sklearn", sessions=1, labels=("continuous",),
                                     model_architecture="offset10-model", hybrid=True),
-    "sklearn_offset20_discrete": dict(backend="sklearn", sessions=1, labels="discrete",
+    "sklearn_offset20_discrete": dict(backend="sklearn", sessions=1, labels=("discrete",),
                                       model_architecture="offset20-model",
                                       distance="euclidean"),
-    "sklearn_offset15_continuous": dict(backend="sklearn", sessions=1, labels="continuous",
+    "sklearn_offset15_continuous": dict(backend="sklearn", sessions=1, labels=("continuous",),
                                         model_architecture="offset15-model"),
-    "sklearn_offset36_more_dropout": dict(backend="sklearn", sessions=1, labels="continuous",
+    "sklearn_offset36_more_dropout": dict(backend="sklearn", sessions=1, labels=("continuous",),
                                           model_architecture="offset36-model-more-dropout"),
-    "sklearn_offset10_mse_tanh": dict(backend="sklearn", sessions=1, labels="continuous",
+    "sklearn_offset10_mse_tanh": dict(backend="sklearn", sessions=1, labels=("continuous",),
                                       model_architecture="offset10-model-mse-tanh",
                                       distance="euclidean"),
+    # Every mode with both backends: time, behaviour, mixed labels, multi-session discrete.
+    "sklearn_offset10_time": dict(backend="sklearn", sessions=1, labels=(),
+                                  model_architecture="offset10-model"),
+    # The reference's torch backend pickles the model class, which fails for the
+    # registry-made offset10-model (PicklingError there); offset5-model pickles.
+    "torch_offset5_continuous": dict(backend="torch", sessions=1, labels=("continuous",),
+                                     model_architecture="offset5-model"),
+    "torch_offset5_mixed": dict(backend="torch", sessions=1, labels=("continuous", "discrete"),
+                                model_architecture="offset5-model"),
+    "sklearn_offset5_multisession_discrete": dict(backend="sklearn", sessions=2,
+                                                  labels=("discrete",),
+                                                  model_architecture="offset5-model"),
 }
 SHARED = dict(max_iterations=20, batch_size=32, output_dimension=3, num_hidden_units=4,
               device="cpu")
@@ -72,7 +84,7 @@ for name, case in cases.items():
     case = dict(case)
     backend, sessions, labels = case.pop("backend"), case.pop("sessions"), case.pop("labels")
     X = [data[f"neural{i}"] for i in range(sessions)]
-    y = [data[labels]] if labels else []
+    y = [data[key] for key in labels]
     model = cebra.CEBRA(**shared, **case)
     if sessions > 1:
         model.fit(X, *[[label] * sessions for label in y])
@@ -138,7 +150,7 @@ def cebra_pipe_to_reference(python: str, directory: Path) -> dict[str, float]:
         sessions, labels = case.pop("sessions"), case.pop("labels")
         case.pop("backend")
         X = [data[f"neural{i}"] for i in range(sessions)]
-        y = [data[labels]] if labels else []
+        y = [data[key] for key in labels]
         model = cebra_pipe.CEBRA(**SHARED, **case, random_state=0)
         model.fit(X if sessions > 1 else X[0],
                   *([[label] * sessions for label in y] if sessions > 1 else y))
