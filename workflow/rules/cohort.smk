@@ -3,31 +3,6 @@
 #    retraining the cohort; its consistency with the cohort goes into the animal's
 #    report (python -m cebra_pipe join-cohort, cebra_pipe/pipeline/cohort.py).
 
-from cebra_pipe.pipeline import cohort as cp_cohort
-
-try:
-    JOINS = cp_cohort.check_joins(ROWS, config, f"sessions sheet '{config['sessions']}'")
-except cp_config.ConfigError as err:
-    _stop(str(err))
-
-
-def joined_outputs(animal, session):
-    """The join_cohort outputs of a session ([] when its row joins no cohort model)."""
-    cohort = JOINS.get((animal, session))
-    if cohort is None:
-        return []
-    return [LAYOUT.joined_dir(cohort, animal, session, name) for name in cp_cohort.OUTPUTS]
-
-
-def joined_cohorts(animal):
-    """Session -> the cohort model it joins, for the animal's report."""
-    return {s: JOINS[(animal, s)] for s in sessions_of(animal) if (animal, s) in JOINS}
-
-
-def _cohort_model(wildcards):
-    return config["cohort_models"][wildcards.cohort]
-
-
 _JOINED = LAYOUT.joined_dir("{cohort}", "{animal}", "{session}")
 
 

@@ -375,4 +375,40 @@ def table_inputs(wildcards):
         files += datasets_consistency_targets()
     return {"inputs": files, "splits": []}
 
+
 NOTEBOOKS = os.path.relpath(os.path.join(workflow.basedir, "notebooks"))
+
+
+# ------------------------------------------------- hypotheses and cohorts
+def loao_tables():
+    """Leave-one-animal-out tables of every multi-session model of every group with at
+    least two animals, when hypotheses.leave_one_out is set."""
+    if not config["hypotheses"]["leave_one_out"]:
+        return []
+    return [LAYOUT.loao_file(group, v.model, v.labels) for group, members in GROUPS.items()
+            if len({animal for animal, _ in members}) >= 2 for v in MULTI]
+
+
+from cebra_pipe.pipeline import cohort as cp_cohort
+
+try:
+    JOINS = cp_cohort.check_joins(ROWS, config, f"sessions sheet '{config['sessions']}'")
+except cp_config.ConfigError as err:
+    _stop(str(err))
+
+
+def joined_outputs(animal, session):
+    """The join_cohort outputs of a session ([] when its row joins no cohort model)."""
+    cohort = JOINS.get((animal, session))
+    if cohort is None:
+        return []
+    return [LAYOUT.joined_dir(cohort, animal, session, name) for name in cp_cohort.OUTPUTS]
+
+
+def joined_cohorts(animal):
+    """Session -> the cohort model it joins, for the animal's report."""
+    return {s: JOINS[(animal, s)] for s in sessions_of(animal) if (animal, s) in JOINS}
+
+
+def _cohort_model(wildcards):
+    return config["cohort_models"][wildcards.cohort]

@@ -1,5 +1,3 @@
-import re
-
 # 9. hypotheses: evaluation nulls of every label set's single-session models, one job
 #    per session (all models, label sets and seeds: the cluster gets few, larger
 #    jobs), then the cohort tables: <analysis>/tables/hypotheses{,_cohort,_groups}.tsv.
@@ -60,15 +58,6 @@ rule hypotheses_session:
         " --gof-batches {params.gof_batches} --device {params.device:q} --threads {threads}"
         " --out {output.table:q} --nulls {output.nulls:q} --figure {output.figure:q}"
         " --provenance {output.provenance:q} > {log:q} 2>&1"
-
-
-def loao_tables():
-    """Leave-one-animal-out tables of every multi-session model of every group with at
-    least two animals, when hypotheses.leave_one_out is set."""
-    if not config["hypotheses"]["leave_one_out"]:
-        return []
-    return [LAYOUT.loao_file(group, v.model, v.labels) for group, members in GROUPS.items()
-            if len({animal for animal, _ in members}) >= 2 for v in MULTI]
 
 
 rule hypotheses_loao:
@@ -159,12 +148,9 @@ rule hypotheses_cohort:
 # model form the group "training-nulls-<animal>-<session>-<model>", which the SLURM
 # profile's group-components turns into one cluster job instead of one per null.
 # Local runs ignore groups.
-_NULL_LABELS = r"[A-Za-z0-9][A-Za-z0-9_+]*" + re.escape(cp_layout.SHUFFLED_SUFFIX) + r"[0-9]*"
-
-
 use rule train_single as train_null with:
     wildcard_constraints:
-        labels=_NULL_LABELS,
+        labels=cp_layout.SHUFFLED_LABELS_WILDCARD,
     group:
         "training-nulls-{animal}-{session}-{model}"
 
