@@ -28,6 +28,8 @@ class Loader:
     """
 
     supports_full_batch = False
+    #: What needs a batch size, for the one error that refuses ``batch_size=None``.
+    batched_only = "these labels"
 
     def __init__(self, dataset, num_steps: int, batch_size: int | None = None,
                  seed: int | None = None):
@@ -36,8 +38,7 @@ class Loader:
         if batch_size is not None and int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}.")
         if batch_size is None and not self.supports_full_batch:
-            raise ValueError(f"{type(self).__name__} needs a batch_size; full-batch training "
-                             "(batch_size=None) is for single-session time or continuous data.")
+            raise ValueError(self.full_batch_refusal())
         self.dataset = dataset
         self.num_steps = int(num_steps)
         self.batch_size = None if batch_size is None else int(batch_size)
@@ -45,6 +46,13 @@ class Loader:
         self._sampler = None
         self._sampler_key = None
 
+
+    @classmethod
+    def full_batch_refusal(cls) -> str:
+        """The error for ``batch_size=None`` on a loader without full-batch training
+        (the one place that says which training needs a batch size)."""
+        return (f"batch_size=None (full batch) is only for single-session time or continuous "
+                f"training; {cls.batched_only} need a batch_size ({cls.__name__}).")
     def __len__(self) -> int:
         return self.num_steps
 

@@ -13,6 +13,11 @@ class _MultiSessionLoader(Loader):
 
     conditional = "time_delta"
 
+    @classmethod
+    def full_batch_refusal(cls) -> str:
+        return ("Multi-session training needs a batch_size (batch_size=None is only for "
+                "single-session time or continuous training).")
+
     def __init__(self, dataset: DatasetCollection, num_steps: int, batch_size: int,
                  time_offset: int = 10, delta: float | None = None, seed: int | None = None):
         if not isinstance(dataset, DatasetCollection):

@@ -84,6 +84,8 @@ class DiscreteDataLoader(_SingleSessionLoader):
         equally often).
     """
 
+    batched_only = "discrete labels"
+
     def __init__(self, dataset: TensorDataset, num_steps: int, batch_size: int,
                  prior: str = "empirical", seed: int | None = None):
         super().__init__(dataset, num_steps, batch_size, seed)
@@ -97,6 +99,8 @@ class DiscreteDataLoader(_SingleSessionLoader):
 
 class MixedDataLoader(_SingleSessionLoader):
     """Positives share the discrete label and have the nearest continuous label."""
+
+    batched_only = "mixed labels"
 
     def __init__(self, dataset: TensorDataset, num_steps: int, batch_size: int,
                  conditional: str = "time_delta", time_offset: int = 10,
@@ -118,6 +122,7 @@ class HybridDataLoader(ContinuousDataLoader):
     """Behaviour positives plus time-contrastive positives for the same references."""
 
     supports_full_batch = False
+    batched_only = "hybrid models"
 
     def _build_sampler(self) -> tuple[samplers.Sampler, samplers.Sampler]:
         behavior = super()._build_sampler()

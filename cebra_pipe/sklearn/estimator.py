@@ -365,9 +365,6 @@ class CEBRA(TransformerMixin, BaseEstimator):
             collection = DatasetCollection(*[self.make_dataset(s) for s in sessions])
             collection.configure_for(list(self.solver_.model) if encoders is None
                                      else encoders)
-            if batch_size is None:
-                raise ValueError("Multi-session training needs a batch_size (batch_size=None "
-                                 "is only for single-session time or continuous training).")
             if self.label_kind_ == "discrete":
                 return multi_session.DiscreteMultiSessionDataLoader(
                     collection, num_steps, batch_size, time_offset=offset, seed=seed)
@@ -377,9 +374,6 @@ class CEBRA(TransformerMixin, BaseEstimator):
         dataset = self.make_dataset(sessions[0])
         dataset.configure_for(self.solver_.model if encoder is None else encoder)
         kind = self.label_kind_ if conditional != "time" else "time"
-        if batch_size is None and kind in ("discrete", "mixed"):
-            raise ValueError(f"batch_size=None (full batch) is only for time or continuous "
-                             f"training; {kind} labels need a batch_size.")
         if self.hybrid and encoder is None:
             return single_session.HybridDataLoader(dataset, num_steps, batch_size,
                                                    conditional=conditional, time_offset=offset,
