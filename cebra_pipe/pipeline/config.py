@@ -124,6 +124,20 @@ def _check_finite(value: Any, field: str = "") -> None:
             _check_finite(item, f"{field}[{i}]")
 
 
+def _check_attainable_p(hypotheses: Mapping[str, Any]) -> None:
+    """Refuse a null count whose smallest p-value, 1 / (1 + num_nulls), cannot fall
+    below alpha: every label set would be "not supported" whatever the data."""
+    if "num_nulls" not in hypotheses or "alpha" not in hypotheses:
+        return
+    smallest = 1.0 / (1 + hypotheses["num_nulls"])
+    if smallest >= hypotheses["alpha"]:
+        raise ConfigError(
+            f"config: field 'hypotheses.num_nulls': {hypotheses['num_nulls']} nulls give a "
+            f"smallest attainable p-value of {smallest:.4g}, not below "
+            f"hypotheses.alpha={hypotheses['alpha']}, so no label set could be called "
+            f"encoded; use at least {int(1 / hypotheses['alpha'])} nulls.")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Cross-field checks of a schema-validated config (defaults filled).
 
@@ -195,6 +209,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         if target not in labels:
             raise ConfigError(f"config: field 'decoding.targets': unknown label {target!r}; "
                               f"labels are {sorted(labels)}.")
+    _check_attainable_p(config.get("hypotheses", {}))
     for name, spec in labels.items():
         if spec["type"] == "discrete" and spec.get("normalize", "none") != "none":
             raise ConfigError(f"config: field 'labels.{name}.normalize': a discrete label's "

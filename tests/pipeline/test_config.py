@@ -102,6 +102,22 @@ def test_schema_and_checks_in_process():
             cp_config.check_config(config)
 
 
+def test_null_count_that_cannot_reach_alpha_is_refused():
+    """1 / (1 + num_nulls) must fall below alpha, or nothing could be called encoded."""
+    from snakemake.utils import validate
+
+    filled = copy.deepcopy(load_test_config())
+    validate(filled, str(SCHEMA))
+    for nulls, alpha in [(19, 0.05), (99, 0.01), (32, 0.03)]:
+        config = _set(_set(filled, "hypotheses.num_nulls", nulls), "hypotheses.alpha", alpha)
+        with pytest.raises(cp_config.ConfigError, match=r"hypotheses\.num_nulls.*"
+                           r"smallest attainable p-value of"):
+            cp_config.check_config(config)
+    for nulls, alpha in [(20, 0.05), (100, 0.01), (33, 0.03), (200, 0.05)]:
+        cp_config.check_config(_set(_set(filled, "hypotheses.num_nulls", nulls),
+                                    "hypotheses.alpha", alpha))
+
+
 @pytest.mark.parametrize("case, message", [
     ("duplicate", "duplicate session id 'rat1/s1'"),
     ("missing_file", "does not exist"),

@@ -173,7 +173,7 @@ def test_leave_one_animal_out_runs_end_to_end_beside_grouped_local_training_null
     config["seeds"] = [0]
     config["models"] = {"behavior": config["models"]["behavior"]}
     config["controls"] = {"count": 2}
-    config["hypotheses"] = {"leave_one_out": True, "num_nulls": 19, "min_shift": "0.5 s",
+    config["hypotheses"] = {"leave_one_out": True, "num_nulls": 20, "min_shift": "0.5 s",
                             "bin_size": 0.025}
     workdir = write_workdir(tmp_path, config, ci_rows())
     result = snakemake(workdir, "--cores", "2", "--until", "hypotheses_cohort", "train_null",
@@ -189,9 +189,9 @@ def test_leave_one_animal_out_runs_end_to_end_beside_grouped_local_training_null
     loao = table[table["model"] == "behavior (multi, leave-one-animal-out)"]
     assert sorted(loao["animal"].unique()) == ["rat1", "rat2"]
     assert set(loao["metric"]) == {"r2", "median_abs_error"}
-    assert loao["within_animal"].notna().all() and (loao["num_nulls"] == 19).all()
+    assert loao["within_animal"].notna().all() and (loao["num_nulls"] == 20).all()
     assert (loao["min_shift"] == 20).all()  # 0.5 s at 0.025 s per sample
-    assert loao["p_value"].between(1 / 20, 1).all() and loao["verdict"].notna().all()
+    assert loao["p_value"].between(1 / 21, 1).all() and loao["verdict"].notna().all()
     cohort = pd.read_csv(results / "tables" / "hypotheses_cohort.tsv", sep="\t")
     assert "behavior (multi, leave-one-animal-out)" in set(cohort["model"])
     assert "within_animal" in ht.verdict_table(table).columns
