@@ -45,16 +45,8 @@ from cebra_pipe.pipeline.layout import seed_dir
 SESSION_STEP, COHORT_STEP, LOAO_STEP = "hypotheses-session", "hypotheses", "hypotheses-loao"
 
 
-def _session_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {SESSION_STEP}",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--session", required=True)
-    parser.add_argument("--split", required=True)
-    parser.add_argument("--dir", required=True,
-                        help="the session's training folder (<dir>/<model>/<labels>/seed<k>/)")
-    parser.add_argument("--variants", type=json_arg, required=True,
-                        help='JSON list of {"model", "label_set", "names"} to test')
+def add_null_arguments(parser: argparse.ArgumentParser) -> None:
+    """The seeds, null and correction options both hypothesis steps take."""
     parser.add_argument("--seeds", required=True)
     parser.add_argument("--num-nulls", type=int, required=True)
     parser.add_argument("--null-kind", required=True)
@@ -65,6 +57,19 @@ def _session_parser() -> argparse.ArgumentParser:
     parser.add_argument("--within-trials", choices=["true", "false"], required=True)
     parser.add_argument("--correction", choices=["holm", "bh", "none"], required=True)
     parser.add_argument("--alpha", type=float, required=True)
+
+
+def _session_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m cebra_pipe {SESSION_STEP}",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--session", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--dir", required=True,
+                        help="the session's training folder (<dir>/<model>/<labels>/seed<k>/)")
+    parser.add_argument("--variants", type=json_arg, required=True,
+                        help='JSON list of {"model", "label_set", "names"} to test')
+    add_null_arguments(parser)
     parser.add_argument("--smoothing", type=float, required=True,
                         help="Gaussian sigma (samples) of the raw-neural baseline")
     parser.add_argument("--units", type=json_arg, required=True, help="JSON label -> unit")
@@ -283,16 +288,7 @@ def _loao_parser() -> argparse.ArgumentParser:
                         help="estimator parameters as JSON (the multi-session model's)")
     parser.add_argument("--names", type=json_arg, required=True,
                         help="JSON list of the label set's labels (trained on and decoded)")
-    parser.add_argument("--seeds", required=True)
-    parser.add_argument("--num-nulls", type=int, required=True)
-    parser.add_argument("--null-kind", required=True)
-    parser.add_argument("--min-shift", required=True,
-                        help="samples (integer) or a duration such as '2 s' or '500 ms'")
-    parser.add_argument("--bin-size", type=float, default=None,
-                        help="seconds per sample of sessions without a time base")
-    parser.add_argument("--within-trials", choices=["true", "false"], required=True)
-    parser.add_argument("--correction", choices=["holm", "bh", "none"], required=True)
-    parser.add_argument("--alpha", type=float, required=True)
+    add_null_arguments(parser)
     parser.add_argument("--units", type=json_arg, required=True, help="JSON label -> unit")
     parser.add_argument("--null-seed", type=int, required=True)
     parser.add_argument("--knn-neighbors", type=int, required=True)
