@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import load_benchmark
 
 
 def _driver():
-    spec = importlib.util.spec_from_file_location("compare_reference",
-                                                  BENCHMARKS / "compare_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("compare_reference")
 
 
 @pytest.mark.slow
@@ -66,9 +58,7 @@ def test_driver_sweeps_label_dimensions(tmp_path):
 
 
 def test_worker_skips_cases_predicted_over_the_step_budget():
-    spec = importlib.util.spec_from_file_location("_worker", BENCHMARKS / "_worker.py")
-    worker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(worker)
+    worker = load_benchmark("_worker")
     rows = [{"mode": "continuous", "layout": "8", "length": 10_000, "ms": 50.0},
             {"mode": "continuous", "layout": "8", "length": 100_000, "ms": 700.0},
             {"mode": "continuous", "layout": "20", "length": 100_000, "ms": None},

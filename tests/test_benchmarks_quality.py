@@ -4,28 +4,15 @@ quick mode for cebra_pipe decodes a small synthetic track far better than chance
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
-
-
-def _load_quality():
-    """benchmarks/ is not a package: load the script as a module."""
-    spec = importlib.util.spec_from_file_location("bench_quality", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-quality = _load_quality()
+quality = load_benchmark("quality", "bench_quality")
 
 
 def test_consistency_is_one_for_linear_maps_and_low_for_noise():
