@@ -286,7 +286,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
         return "single-session-hybrid" if self.hybrid else "single-session"
 
     def _build(self, sessions: list[SessionData], multi: bool) -> None:
-        """Fresh model, criterion, optimizer and solver for ``sessions``."""
+        """Fresh model, criterion and solver (optimizer built when training starts)."""
         self.device_ = str(self.resolved_device())
         self.num_sessions_ = len(sessions) if multi else None
         self.label_kind_ = sessions[0].label_kind
@@ -304,9 +304,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
             else:
                 model = self._make_model(sessions[0].neural.shape[1])
         criterion = self._make_criterion()
-        optimizer = self._make_optimizer(list(model.parameters()) + list(criterion.parameters()))
+        # Built on the first training step: a model loaded to embed never needs one.
         self.solver_ = init_solver(self._solver_name(), model=model, criterion=criterion,
-                                   optimizer=optimizer, tqdm_on=bool(self.verbose),
+                                   optimizer=self._make_optimizer, tqdm_on=bool(self.verbose),
                                    regularizer=self._make_regularizer())
         self.solver_.to(self.device_)
         self.n_features_in_ = ([s.neural.shape[1] for s in sessions] if multi

@@ -30,6 +30,8 @@ from cebra_pipe.solver.progress import progress
 LOG_KEYS = ("pos", "neg", "total", "temperature")
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pt$")
 _log = logging.getLogger("cebra_pipe")
+#: Builds the optimizer over the parameters it is given (e.g. ``CEBRA._make_optimizer``).
+OptimizerFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
 
 
 class TrainingDivergedError(ValueError):
@@ -85,7 +87,11 @@ class Solver:
     criterion
         An InfoNCE criterion returning ``(loss, align, uniform)``.
     optimizer
-        Optimizes the model's (and a learnable criterion's) parameters.
+        Optimizes the model's (and a learnable criterion's) parameters; or a factory
+        ``parameters -> optimizer``, called with the model's and the criterion's
+        parameters the first time training needs it. A solver that is only loaded to
+        embed then never builds one (constructing a torch optimizer imports
+        ``torch._dynamo``, over a CPU-second).
     tqdm_on
         Show a progress bar with loss and temperature.
     sync_every
@@ -96,10 +102,18 @@ class Solver:
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module,
-                 optimizer: torch.optim.Optimizer, tqdm_on: bool = False,
+                 optimizer: torch.optim.Optimizer | OptimizerFactory, tqdm_on: bool = False,
                  sync_every: int = 50,
                  regularizer: Callable[["Solver", object], torch.Tensor] | None = None):
-        self.model, self.criterion, self.optimizer = model, criterion, optimizer
+        self.model, self.criterion = model, criterion
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._optimizer_factory: OptimizerFactory | None = None
+        # A loaded state waiting for the optimizer to be built (never set alongside it).
+        self._optimizer_state: dict | None = None
+        if isinstance(optimizer, torch.optim.Optimizer):
+            self._optimizer = optimizer
+        else:
+            self._optimizer_factory = optimizer
         self.regularizer = regularizer
         #: The current step of ``fit`` (1-based; a resumed run continues the count).
         self.iteration = 0
@@ -107,6 +121,26 @@ class Solver:
         self.history: list[float] = []
         self.log: dict[str, list[float]] = {k: [] for k in LOG_KEYS}
         self.valid_history: list[tuple[int, float]] = []
+
+    # -- optimizer ----------------------------------------------------------------------
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer; built from the factory (with any loaded state) on first use."""
+        if self._optimizer is None:
+            self._optimizer = self._optimizer_factory(self.trained_parameters())
+            if self._optimizer_state is not None:
+                self._optimizer.load_state_dict(self._optimizer_state)
+                self._optimizer_state = None
+                self._move_optimizer_state(self.device)
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        self._optimizer, self._optimizer_state = optimizer, None
+
+    def trained_parameters(self) -> list[nn.Parameter]:
+        """The model's then the criterion's parameters (what a factory optimizer trains)."""
+        return list(self.model.parameters()) + list(self.criterion.parameters())
 
     # -- device -------------------------------------------------------------------------
     @property
@@ -117,11 +151,15 @@ class Solver:
         """Move model, criterion and optimizer state to ``device``."""
         self.model.to(device)
         self.criterion.to(device)
-        for state in self.optimizer.state.values():
+        if self._optimizer is not None:  # a state not loaded yet moves when it is
+            self._move_optimizer_state(device)
+        return self
+
+    def _move_optimizer_state(self, device: str | torch.device) -> None:
+        for state in self._optimizer.state.values():
             for key, value in state.items():
                 if isinstance(value, torch.Tensor) and key != "step":
                     state[key] = value.to(device)
-        return self
 
     # -- one step -----------------------------------------------------------------------
     def compute_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -253,7 +291,8 @@ class Solver:
         return {
             "model": self.model.state_dict(),
             "criterion": self.criterion.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": (self.optimizer.state_dict() if self._optimizer_state is None
+                          else self._optimizer_state),
             "loss": torch.tensor(self.history, dtype=torch.float64),
             "log": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.log.items()},
             "valid": torch.tensor(self.valid_history, dtype=torch.float64).reshape(-1, 2),
@@ -262,7 +301,15 @@ class Solver:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.criterion.load_state_dict(state["criterion"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self._optimizer is None:
+            # Kept until training needs the optimizer; checked now so a bad file fails here.
+            optimizer = state["optimizer"]
+            check_optimizer_state(optimizer, len(self.trained_parameters()))
+            # Keyed like Optimizer.state_dict() so a re-save writes the same bytes.
+            self._optimizer_state = {"state": optimizer["state"],
+                                     "param_groups": optimizer["param_groups"]}
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.to(self.device)
         self.history = [float(v) for v in state["loss"]]
         self.log = {k: [float(v) for v in state["log"][k]] for k in LOG_KEYS}
@@ -346,6 +393,20 @@ class Solver:
             return transform_recording(encoder, inputs, pad_before_transform, batch_size)
         finally:
             encoder.train(was_training)
+
+
+def check_optimizer_state(state: Any, num_parameters: int) -> None:
+    """Raise ``ValueError`` unless ``state`` is an ``Optimizer.state_dict()`` over
+    ``num_parameters`` parameters (torch checks the rest when it is loaded)."""
+    groups = state.get("param_groups") if isinstance(state, dict) else None
+    if not isinstance(groups, list) or not isinstance(state.get("state"), dict) \
+            or not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups):
+        raise ValueError("the optimizer state is not an optimizer state_dict (a dict with "
+                         "'state' and 'param_groups' lists of 'params').")
+    found = sum(len(group["params"]) for group in groups)
+    if found != num_parameters:
+        raise ValueError(f"the optimizer state covers {found} parameters, but the model and "
+                         f"criterion have {num_parameters}.")
 
 
 def slides_over_recording(model: nn.Module) -> bool:

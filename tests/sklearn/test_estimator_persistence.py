@@ -155,6 +155,64 @@ def test_loaded_model_continues_training_like_the_original(tmp_path):
     assert loaded.state_dict_["optimizer"]["state"][0]["step"] == 10
 
 
+def test_loaded_model_resumes_with_the_saved_optimizer_state(tmp_path):
+    """The optimizer is built only when training starts, from the saved state."""
+    model = CEBRA(**FAST).fit(NEURAL)
+    model.save(tmp_path / "model.pt")
+    loaded = CEBRA.load(tmp_path / "model.pt")
+    loaded.transform(NEURAL)
+    loaded.save(tmp_path / "resaved.pt")  # never trained: the loaded state, unchanged
+    assert (tmp_path / "resaved.pt").read_bytes() == (tmp_path / "model.pt").read_bytes()
+
+    model.partial_fit(NEURAL)
+    loaded.partial_fit(NEURAL)
+    _assert_same_state(loaded.state_dict_["optimizer"], model.state_dict_["optimizer"])
+    assert loaded.state_dict_["optimizer"]["state"][0]["step"] == 2 * FAST["max_iterations"]
+    # A fresh optimizer would differ: Adam's moments carried over from the first fit.
+    fresh = CEBRA.load(tmp_path / "model.pt")
+    fresh.solver_.optimizer = torch.optim.Adam(fresh.solver_.trained_parameters(),
+                                               lr=fresh.learning_rate)
+    fresh.partial_fit(NEURAL)
+    assert not np.array_equal(fresh.transform(NEURAL), loaded.transform(NEURAL))
+
+
+LOAD_AND_EMBED = """
+import sys
+import numpy as np
+from cebra_pipe import CEBRA
+model = CEBRA.load(sys.argv[1])
+model.transform(np.zeros((50, 10), np.float32))
+print("after transform", "torch._dynamo" in sys.modules)
+model.partial_fit(np.zeros((50, 10), np.float32))
+print("after partial_fit", "torch._dynamo" in sys.modules)
+"""
+
+
+def test_loading_to_embed_builds_no_optimizer(tmp_path):
+    """Building a torch optimizer imports torch._dynamo (over a CPU-second per job):
+    a model loaded only to embed must not."""
+    import subprocess
+    import sys
+
+    CEBRA(**FAST).fit(NEURAL).save(tmp_path / "model.pt")
+    result = subprocess.run([sys.executable, "-c", LOAD_AND_EMBED, str(tmp_path / "model.pt")],
+                            capture_output=True, text=True, check=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.stdout.split("\n")[:2] == ["after transform False", "after partial_fit True"]
+
+
+def test_optimizer_state_not_matching_the_model_is_refused_at_load(tmp_path):
+    payload = _real_payload(tmp_path)
+    optimizer = payload["state"]["optimizer"]
+    group = {**optimizer["param_groups"][0], "params": optimizer["param_groups"][0]["params"][1:]}
+    torch.save({**payload, "state": {**payload["state"],
+                                     "optimizer": {**optimizer, "param_groups": [group]}}},
+               tmp_path / "short.pt")
+    with pytest.raises(ValueError, match="Refusing to load .*short.pt.*optimizer state covers "
+                                         r"\d+ parameters"):
+        CEBRA.load(tmp_path / "short.pt")
+
+
 def test_loaded_model_can_be_adapted(tmp_path):
     model = CEBRA(**FAST, max_adapt_iterations=3).fit(NEURAL)
     model.save(tmp_path / "model.pt")

@@ -85,3 +85,38 @@ def test_multi_session_solver_scores_one_session_with_its_encoder():
     with torch.no_grad():
         want = [float(solver.compute_loss(b)[0]) for b in multi]
     np.testing.assert_allclose(solver.score_batches(multi), want, rtol=1e-6)
+
+
+def test_an_optimizer_factory_is_called_when_training_starts_with_the_loaded_state():
+    """A factory optimizer is built on the first step, over the model's and criterion's
+    parameters, with a state loaded before; a mismatched state is refused at load."""
+    calls: list[int] = []
+
+    def factory(parameters):
+        calls.append(len(parameters))
+        return torch.optim.Adam(parameters, lr=1e-3)
+
+    data = _data(400, 6, 0)
+    trained = _solver("single-session", _model(6, seed=0))
+    data.configure_for(trained.model)
+    trained.fit(ContinuousDataLoader(data, 3, 32, conditional="time_delta", seed=0))
+
+    solver = cebra_pipe.solver.init("single-session", model=_model(6, seed=1),
+                                    criterion=criterions.FixedCosineInfoNCE(temperature=1.0),
+                                    optimizer=factory)
+    solver.load_state_dict(trained.state_dict())
+    solver.transform(data.neural)
+    assert calls == []  # embedding needs no optimizer
+    assert solver.state_dict()["optimizer"]["state"][0]["step"] == 3
+
+    solver.fit(ContinuousDataLoader(data, 2, 32, conditional="time_delta", seed=1))
+    assert calls == [len(solver.trained_parameters())]
+    assert solver.optimizer.state_dict()["state"][0]["step"] == 5  # continued, not fresh
+
+    state = trained.state_dict()
+    state["optimizer"]["param_groups"][0]["params"].pop()
+    fresh = cebra_pipe.solver.init("single-session", model=_model(6, seed=1),
+                                   criterion=criterions.FixedCosineInfoNCE(temperature=1.0),
+                                   optimizer=factory)
+    with pytest.raises(ValueError, match="optimizer state covers"):
+        fresh.load_state_dict(state)
