@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cebra_pipe.pipeline.layout import is_shuffled, shuffled_labels, split_shuffled
+from cebra_pipe.pipeline.layout import (RESERVED_ANIMAL_NAMES, is_shuffled, shuffled_labels,
+                                        split_shuffled)
 
 NO_LABELS = "none"
 SYNTHETIC_PREFIX = "synthetic:"
@@ -507,8 +508,8 @@ def check_sheet(rows: Iterable[Mapping[str, Any]], config: Mapping[str, Any],
 
     Raises
     ------
-    ConfigError naming the row and field: a duplicate (animal, session), a data file
-    that does not exist, a malformed synthetic source, or a session group too small
+    ConfigError naming the row and field: a duplicate (animal, session), an animal
+    named like another report (``overview``), a data file that does not exist, a malformed synthetic source, or a session group too small
     for the configured multi-session models.
     """
     out: list[dict[str, Any]] = []
@@ -521,6 +522,11 @@ def check_sheet(rows: Iterable[Mapping[str, Any]], config: Mapping[str, Any],
             raise ConfigError(f"{line}: duplicate session id '{key[0]}/{key[1]}' (also row "
                               f"{seen[key] + 1}); each animal/session pair must be unique.")
         seen[key] = i
+        if row["animal"].lower() in RESERVED_ANIMAL_NAMES:
+            raise ConfigError(f"{line}: field 'animal': {row['animal']!r} is reserved (its "
+                              f"report page would replace report/{row['animal']}.html of "
+                              f"the analysis; reserved: {sorted(RESERVED_ANIMAL_NAMES)}); "
+                              "rename the animal.")
         for column in ("label_keys", "label_units"):
             parse_label_map(row.get(column), config["labels"], f"{line}: column '{column}'")
         for field in ("neural_file", "label_file", "trials_file"):

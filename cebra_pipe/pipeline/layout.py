@@ -52,7 +52,8 @@ from typing import Any
 
 __all__ = ["Layout", "SHUFFLED_SUFFIX", "LABELS_WILDCARD", "REAL_LABELS_WILDCARD",
            "SHUFFLED_LABELS_WILDCARD", "NAME_PATTERN", "analysis_name",
-           "analysis_dir", "shuffled_labels", "split_shuffled", "is_shuffled", "seed_dir"]
+           "analysis_dir", "shuffled_labels", "split_shuffled", "is_shuffled", "seed_dir",
+           "OVERVIEW", "RESERVED_ANIMAL_NAMES"]
 
 #: Suffix of a shuffled-label control's label-set name.
 SHUFFLED_SUFFIX = "-shuffled"
@@ -65,6 +66,10 @@ LABELS_WILDCARD = rf"none|[A-Za-z0-9][A-Za-z0-9_+]*({re.escape(SHUFFLED_SUFFIX)}
 REAL_LABELS_WILDCARD = r"none|[A-Za-z0-9][A-Za-z0-9_+]*"
 #: ... and of shuffled controls only (rules that treat the two differently).
 SHUFFLED_LABELS_WILDCARD = rf"[A-Za-z0-9][A-Za-z0-9_+]*{re.escape(SHUFFLED_SUFFIX)}[0-9]*"
+#: Report name of the cohort overview (``report/overview.html``, beside the animal pages).
+OVERVIEW = "overview"
+#: Animal names whose page would overwrite another report file of the analysis.
+RESERVED_ANIMAL_NAMES = frozenset({OVERVIEW, "snakemake"})
 # Conventional config file names that say nothing about the analysis: their folder does.
 _GENERIC_STEMS = {"config"}
 

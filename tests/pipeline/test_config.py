@@ -118,6 +118,19 @@ def test_null_count_that_cannot_reach_alpha_is_refused():
                                     "hypotheses.alpha", alpha))
 
 
+@pytest.mark.parametrize("animal", ["overview", "Snakemake"])
+def test_animal_named_like_another_report_is_refused(animal):
+    """report/<animal>.html must not replace the overview or Snakemake's own report."""
+    rows = _rows()
+    rows[0]["animal"] = animal
+    with pytest.raises(cp_config.ConfigError, match=rf"row 1 \({animal}/s1\): field 'animal': "
+                       f"'{animal}' is reserved"):
+        cp_config.check_sheet(rows, load_test_config())
+    rows[0]["animal"] = "overview2"
+    assert [row["animal"] for row in cp_config.check_sheet(rows, load_test_config())][0] == \
+        "overview2"
+
+
 @pytest.mark.parametrize("case, message", [
     ("duplicate", "duplicate session id 'rat1/s1'"),
     ("missing_file", "does not exist"),

@@ -269,8 +269,8 @@ def animal_reports():
 # The overview summarises the animal pages: removed by each new animal page (rule
 # report_animal) and, at the start of a run, when they are not the ones it summarised,
 # so a failed run never leaves it beside pages it does not describe.
-OVERVIEW_FILES = [LAYOUT.report_file("overview"), LAYOUT.report_notebook("overview"),
-                  LAYOUT.report_notebook("overview", "provenance.json")]
+OVERVIEW_FILES = [LAYOUT.report_file(cp_layout.OVERVIEW), LAYOUT.report_notebook(cp_layout.OVERVIEW),
+                  LAYOUT.report_notebook(cp_layout.OVERVIEW, "provenance.json")]
 
 
 onstart:
@@ -280,7 +280,7 @@ onstart:
 
 
 def all_targets():
-    targets = [LAYOUT.report_file("overview")] + animal_reports()
+    targets = [LAYOUT.report_file(cp_layout.OVERVIEW)] + animal_reports()
     targets += cohort_tables()
     targets += [p for a, s in ROW for p in attribution_session_files(a, s)]
     return targets

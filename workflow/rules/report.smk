@@ -138,13 +138,13 @@ rule report_overview:
         animals=animal_reports(),
     output:
         html=report(
-            LAYOUT.report_file("overview"),
+            LAYOUT.report_file(cp_layout.OVERVIEW),
             caption="../report/overview_report.rst",
             category="Notebook reports",
             labels={"report": "cohort overview"},
         ),
-        notebook=LAYOUT.report_notebook("overview"),
-        provenance=LAYOUT.report_notebook("overview", "provenance.json"),
+        notebook=LAYOUT.report_notebook(cp_layout.OVERVIEW),
+        provenance=LAYOUT.report_notebook(cp_layout.OVERVIEW, "provenance.json"),
     params:
         parameters=json_param({
             "animals": ANIMALS,
@@ -162,11 +162,11 @@ rule report_overview:
             "max_points": config["report"]["max_points"],
         }),
         page_title=lambda w: f"{config['report']['title']}: cohort overview",
-        failed=LAYOUT.log_file("report", "overview", ext="failed.ipynb"),
+        failed=LAYOUT.log_file("report", cp_layout.OVERVIEW, ext="failed.ipynb"),
     log:
-        LAYOUT.log_file("report", "overview"),
+        LAYOUT.log_file("report", cp_layout.OVERVIEW),
     benchmark:
-        LAYOUT.benchmark_file("report", "overview")
+        LAYOUT.benchmark_file("report", cp_layout.OVERVIEW)
     threads: 1
     resources:
         mem_mb=3000,
