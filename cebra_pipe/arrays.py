@@ -11,7 +11,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_embedding", "label_column", "to_numpy"]
+__all__ = ["LabelDtypeError", "LabelShapeError", "check_embedding", "label_column",
+           "to_numpy"]
+
+
+class LabelShapeError(ValueError, NotImplementedError):
+    """Labels that are not one value per sample (a ValueError, and the
+    NotImplementedError the reference raises for multi-dimensional labels)."""
+
+
+class LabelDtypeError(TypeError, ValueError):
+    """Labels that are not numbers (a TypeError, and the ValueError the reference
+    raises for them)."""
 
 
 def to_numpy(values: Any) -> np.ndarray:
@@ -64,8 +75,9 @@ def label_column(values: Any, name: str, num_samples: int, against: str = "the e
 
     Parameters
     ----------
-    values : (time,) or (time, 1)
-        Numeric (or boolean) array or torch tensor.
+    values : (time,)
+        Numeric (or boolean) array or torch tensor. One column: a 2-D array, even
+        ``(time, 1)``, is refused (as by the reference) with the column to pass.
     name
         What the error messages call it.
     num_samples
@@ -77,15 +89,16 @@ def label_column(values: Any, name: str, num_samples: int, against: str = "the e
     -------
     (time,) array of the input's dtype.
     """
+    # "Invalid <name>" leads the messages, as in the reference's, so that code matching
+    # its errors keeps working.
     array = to_numpy(values)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
     if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (time,), got shape {array.shape}; pass one "
-                         "column of a multi-dimensional label, e.g. continuous_label[:, 0].")
+        raise LabelShapeError(f"Invalid {name}: must be 1-D (time,), got shape "
+                              f"{array.shape}; pass one column of a multi-dimensional "
+                              f"label, e.g. {name}[:, 0].")
     if len(array) != num_samples:
-        raise ValueError(f"{name} has {len(array)} {counted} but {against} has "
+        raise ValueError(f"Invalid {name}: {len(array)} {counted} but {against} has "
                          f"{num_samples} samples.")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
+        raise LabelDtypeError(f"Invalid {name} dtype: must be numeric, got {array.dtype}.")
     return array

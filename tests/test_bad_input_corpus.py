@@ -729,7 +729,7 @@ def _(c):
 @case("gof-from-infonce-zero-batch-size", ValueError,
       r"batch_size and num_sessions must be >= 1")
 def _(c):
-    metrics.infonce_to_goodness_of_fit(1.0, batch_size=0)
+    metrics.infonce_to_goodness_of_fit(1.0, batch_size=0, num_sessions=1)
 
 
 @case("consistency-one-embedding", ValueError, r"needs at least 2 embeddings .*got 1")
@@ -744,7 +744,7 @@ def _(c):
     metrics.consistency_score([c.ws.X[:, :3], bad], between="runs")
 
 
-@case("consistency-unknown-between", ValueError, r'between must be "runs" or "datasets"')
+@case("consistency-unknown-between", ValueError, r'Invalid between: must be "runs" or "datasets"')
 def _(c):
     metrics.consistency_score([c.ws.X[:, :3], c.ws.X[:, 3:6]], between="animals")
 

@@ -129,7 +129,7 @@ def test_plot_embedding_time_with_kwargs(embedding, tmp_path):
 
 def test_plot_embedding_label_array_cebra_cmap_and_tensor(embedding, tmp_path):
     labels = embedding[:, 2]
-    ax = cebra.plot_embedding(torch.from_numpy(embedding), embedding_labels=labels[:, None],
+    ax = cebra.plot_embedding(torch.from_numpy(embedding), embedding_labels=torch.from_numpy(labels),
                               cmap="cebra", axis="on", figsize=(3, 3), dpi=50)
     assert ax.collections[0].get_cmap().name == "cebra"
     assert tuple(ax.figure.get_size_inches()) == (3, 3)
@@ -158,6 +158,9 @@ def test_guide_embedding_subplots(embedding, tmp_path):
     [("notacolour", ValueError, "neither a matplotlib colour nor 'time'"),
      (np.zeros(10), ValueError, "10 values but the embedding has 300"),
      (np.zeros((300, 2)), ValueError, "must be 1-D"),
+     # a column too, as the guide and the reference say (NotImplementedError there)
+     (np.zeros((300, 1)), NotImplementedError, r"Invalid embedding_labels: must be 1-D .*"
+                                               r"embedding_labels\[:, 0\]"),
      (np.array(["a"] * 300), TypeError, "numeric")])
 def test_plot_embedding_bad_labels(embedding, labels, error, match):
     with pytest.raises(error, match=match):

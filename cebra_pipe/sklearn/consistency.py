@@ -44,7 +44,8 @@ def _check_consistency_embeddings(embeddings: Any) -> list[np.ndarray]:
         ) from None
     if len(items) < 2:
         raise ValueError(
-            f"consistency needs at least 2 embeddings to compare, got {len(items)}.")
+            f"Invalid embeddings: consistency needs at least 2 embeddings to compare, got "
+            f"{len(items)}.")
     return [check_embedding(item, f"embeddings[{i}]") for i, item in enumerate(items)]
 
 
@@ -135,12 +136,13 @@ def _check_labels_list(labels: Any, arrays: list[np.ndarray]) -> list[np.ndarray
     """
     if labels is None:
         raise ValueError(
-            'between="datasets" needs labels (one 1-D label array per embedding) to align '
-            "the embeddings on.")
+            'Missing labels: between="datasets" needs labels (one 1-D label array per '
+            "embedding) to align the embeddings on.")
     items = list(labels)
     if len(items) != len(arrays):
         raise ValueError(
-            f"labels has {len(items)} entries but there are {len(arrays)} embeddings.")
+            f"Invalid labels: {len(items)} label arrays for {len(arrays)} embeddings; pass "
+            "one per embedding.")
     checked = []
     for i, (label, embedding) in enumerate(zip(items, arrays)):
         label = label_column(label, f"labels[{i}]", len(embedding), f"embeddings[{i}]",
@@ -189,8 +191,9 @@ def _consistency_between_runs(arrays: list[np.ndarray], held_out: float
     lengths = {len(array) for array in arrays}
     if len(lengths) != 1:
         raise ValueError(
-            'between="runs" needs embeddings of equal length (runs on the same data), got '
-            f"lengths {[len(a) for a in arrays]}; use between=\"datasets\" with labels.")
+            'Invalid embeddings: between="runs" needs embeddings of equal length (runs on '
+            f"the same data), got lengths {[len(a) for a in arrays]}; use "
+            'between="datasets" with labels.')
     ids = np.arange(len(arrays))
     # Runs hold out the last part of time, as training splits do.
     test = np.zeros(len(arrays[0]), dtype=bool)
@@ -210,9 +213,10 @@ def _consistency_between_datasets(arrays: list[np.ndarray], labels: Any, dataset
         ids = np.asarray(list(dataset_ids))
         if ids.ndim != 1 or len(ids) != len(arrays):
             raise ValueError(
-                f"dataset_ids must list one id per embedding ({len(arrays)}), got {len(ids)}.")
+                f"Invalid dataset_ids: they must list one id per embedding ({len(arrays)}), "
+                f"got {len(ids)}.")
         if len(set(ids.tolist())) != len(ids):
-            raise ValueError(f"dataset_ids must be unique, got {ids.tolist()}.")
+            raise ValueError(f"Invalid dataset_ids: they must be unique, got {ids.tolist()}.")
     if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 2:
         raise ValueError(
             f"num_discretization_bins must be an integer >= 2, got {num_bins!r}.")
@@ -275,15 +279,19 @@ def consistency_score(
     >>> scores.round(3).tolist(), pairs.tolist(), ids.tolist()
     ([1.0, 1.0], [[0, 1], [1, 0]], [0, 1])
     """
+    if between is None:
+        raise ValueError('Missing between: pass between="runs" (several fits on the same '
+                         'data) or between="datasets" (aligned on labels).')
     if between not in ("runs", "datasets"):
-        raise ValueError(f'between must be "runs" or "datasets", got {between!r}.')
+        raise ValueError(f'Invalid between: must be "runs" or "datasets", got {between!r}.')
     arrays = _check_consistency_embeddings(embeddings)
     fraction = _check_held_out(held_out)
     if between == "runs":
-        if labels is not None or dataset_ids is not None:
-            raise ValueError(
-                'between="runs" compares aligned embeddings sample by sample and takes no '
-                'labels or dataset_ids; use between="datasets" to align on labels.')
+        for name, value in (("dataset IDs (dataset_ids)", dataset_ids), ("labels", labels)):
+            if value is not None:
+                raise ValueError(
+                    f'No {name} with between="runs": runs are compared sample by sample '
+                    'and numbered 0..n-1; use between="datasets" to align on labels.')
         return _consistency_between_runs(arrays, fraction)
     return _consistency_between_datasets(arrays, labels, dataset_ids,
                                          num_discretization_bins, fraction)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from cebra_pipe import __version__, models
@@ -58,6 +59,11 @@ class MissingLabelsError(ValueError, RuntimeError):
 class UnsupportedInputError(ValueError, NotImplementedError):
     """A combination of inputs cebra_pipe does not support (a ValueError, and a
     NotImplementedError as the reference raises for it)."""
+
+
+class NotFittedModelError(NotFittedError, RuntimeError):
+    """A metric asked of an unfitted model: scikit-learn's NotFittedError (a ValueError
+    and an AttributeError), and the RuntimeError the reference's metrics raise."""
 
 
 class CEBRA(TransformerMixin, BaseEstimator):

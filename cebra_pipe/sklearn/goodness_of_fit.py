@@ -30,10 +30,70 @@ __all__ = ["goodness_of_fit_history", "goodness_of_fit_score", "infonce_loss",
 
 def _check_fitted(model: Any) -> None:
     if not hasattr(model, "solver_"):
-        from sklearn.exceptions import NotFittedError
+        from cebra_pipe.sklearn.estimator import NotFittedModelError
 
-        raise NotFittedError(f"This {type(model).__name__} instance is not fitted yet; call "
-                             "fit before computing metrics.")
+        raise NotFittedModelError(f"This {type(model).__name__} instance is not fitted yet. "
+                                  "Fit the CEBRA model first (call fit) before computing "
+                                  "metrics.")
+
+
+# Label arrays of each kind of training labels. Several continuous arrays are joined into
+# one continuous label, so the kinds (not the arrays) are what a model can be asked for.
+_KIND_COUNT = {"time": 0, "continuous": 1, "discrete": 1, "mixed": 2}
+
+
+def _given_label_kind(y: tuple) -> str:
+    """The kind of labels ``y`` (one array each) holds, from their dtypes alone."""
+    kinds = {"discrete" if np.issubdtype(np.asarray(_first(label)).dtype, np.integer)
+             else "continuous" for label in y}
+    return {0: "time", 1: next(iter(kinds), "time"), 2: "mixed"}[len(kinds)]
+
+
+def _per_session(label: Any) -> bool:
+    """A list with one label array per session (not a plain list of label values)."""
+    return isinstance(label, (list, tuple)) and len(label) > 0 and all(
+        hasattr(item, "shape") and np.ndim(item) >= 1 for item in label)
+
+
+def _first(label: Any) -> Any:
+    """One session's labels of a per-session list (the dtype is the same in all)."""
+    return label[0] if _per_session(label) else label
+
+
+def _check_label_kind(model: Any, y: tuple) -> None:
+    """The labels must be of the kinds the model was trained on, before any shape check
+    (the reference checks the number of label arrays first, then their type)."""
+    given = _given_label_kind(y)
+    if given == model.label_kind_:
+        return
+    if _KIND_COUNT[given] != _KIND_COUNT[model.label_kind_]:
+        raise ValueError(f"Number of index (label) arrays invalid: the model was trained with "
+                         f"{model.label_kind_} labels, got {given} labels ({len(y)} arrays); "
+                         "pass labels of the same kinds as for fit.")
+    raise ValueError(f"Labels invalid for this model: it was trained with {model.label_kind_} "
+                     f"labels, got {given} labels; pass labels of the same kind as for fit.")
+
+
+def _check_one_recording(model: Any, X: Any, y: tuple, session_id: int | None) -> None:
+    """A per-session list of labels needs a list of sessions, and a list of sessions is
+    scored with every session's encoder (``session_id`` selects one for one recording)."""
+    from cebra_pipe.sklearn.estimator import UnsupportedInputError
+    from cebra_pipe.sklearn.inputs import is_multisession
+
+    if is_multisession(X):
+        if model.num_sessions_ is None:
+            raise UnsupportedInputError(
+                f"Data invalid: X is a list of {len(X)} sessions but the model was trained "
+                "on a single session; pass one (time, neurons) array.")
+        if session_id is not None:
+            raise UnsupportedInputError(
+                f"Data invalid with session_id={session_id}: a list of {len(X)} sessions is "
+                "scored with every session's encoder; pass X[session_id] (one recording) "
+                "with session_id, or the list without it.")
+    elif any(_per_session(label) for label in y):
+        raise UnsupportedInputError(
+            "Labels invalid: X is one recording but a label argument is a per-session list; "
+            "pass that session's labels (one array) together with session_id.")
 
 
 def _check_labels_match(model: Any, sessions: list) -> None:
@@ -41,14 +101,15 @@ def _check_labels_match(model: Any, sessions: list) -> None:
     loaders would otherwise silently fall back to another sampling scheme."""
     for session in sessions:
         if session.label_kind != model.label_kind_:
-            raise ValueError(f"The model was trained with {model.label_kind_} labels, got "
-                             f"{session.label_kind} labels; pass labels of the same kind as "
-                             "for fit.")
+            raise ValueError(f"Labels invalid for this model: it was trained with "
+                             f"{model.label_kind_} labels, got {session.label_kind} labels; "
+                             "pass labels of the same kind as for fit.")
         dims = getattr(model, "label_dims_", None)
         if dims is not None and session.continuous is not None \
                 and session.continuous.shape[1] != dims:
-            raise ValueError(f"The model was trained on {dims}-D continuous labels, got "
-                             f"{session.continuous.shape[1]}-D continuous labels.")
+            raise ValueError(f"Labels invalid for this model: it was trained on {dims}-D "
+                             f"continuous labels, got {session.continuous.shape[1]}-D "
+                             "continuous labels.")
 
 
 def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
@@ -56,10 +117,11 @@ def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
                        ) -> tuple[Any, int | None]:
     """Loader of fresh batches of ``(X, y)`` and the session whose encoder scores them
     (``None``: the whole model)."""
+    _check_one_recording(model, X, y, session_id)
+    if model.num_sessions_ is not None and not isinstance(X, (list, tuple)):
+        model.check_session_id(session_id)  # the session first, then its labels
+    _check_label_kind(model, tuple(label for label in y if label is not None))
     sessions, multi = model.check_input(X, y, segments)
-    if model.num_sessions_ is None and multi:
-        raise ValueError(f"X is a list of {len(sessions)} sessions but the model was trained "
-                         "on a single session; pass one (time, neurons) array.")
     if model.num_sessions_ is not None and not multi:
         # one recording: session_id picks its session (a list needs none)
         session_id = model.check_session_id(session_id)
@@ -72,9 +134,6 @@ def _evaluation_loader(model: Any, X: Any, y: tuple, session_id: int | None,
         return model.make_loader(sessions, num_batches, seed, encoder=encoder), session_id
     if model.num_sessions_ is None:
         model.check_session_id(session_id)
-    elif session_id is not None:
-        raise ValueError(f"session_id={session_id} does not apply here: it selects one "
-                         "session of a multi-session model evaluated on one recording.")
     expected = list(model.n_features_in_) if multi else [model.n_features_in_]
     got = [session.neural.shape[1] for session in sessions]
     if got != expected:
@@ -192,24 +251,30 @@ def infonce_to_goodness_of_fit(infonce: float | np.ndarray, model: Any = None,
     model
         A fitted estimator: its negatives per step set the chance level.
     batch_size, num_sessions
-        Without ``model``: chance is ``log(batch_size * num_sessions)``
+        Without ``model``, both: chance is ``log(batch_size * num_sessions)``
         (multi-session batches share negatives across sessions).
+
+    A model trained full-batch (``batch_size=None``) has the chance level of its
+    negatives per step, ``log(samples)``; the reference refuses such models.
     """
     if model is not None:
         if batch_size is not None or num_sessions is not None:
-            raise ValueError("Pass either model or batch_size/num_sessions, not both.")
+            raise ValueError("batch_size and num_sessions should not be provided together "
+                             "with model (its negatives per step set the chance level); "
+                             "pass either model or batch_size/num_sessions, not both.")
         _check_fitted(model)
         negatives = getattr(model, "num_negatives_", None)
         if negatives is None:
             raise ValueError("The model does not record its negatives per step; pass "
                              "batch_size (and num_sessions) instead.")
     else:
-        if batch_size is None:
-            raise ValueError("Pass model, or batch_size (negatives per session and step).")
-        if int(batch_size) < 1 or (num_sessions is not None and int(num_sessions) < 1):
+        if batch_size is None or num_sessions is None:
+            raise ValueError("Pass model, or batch_size (negatives per session and step) "
+                             "and num_sessions (1 for a single-session model).")
+        if int(batch_size) < 1 or int(num_sessions) < 1:
             raise ValueError(f"batch_size and num_sessions must be >= 1, got {batch_size}, "
                              f"{num_sessions}.")
-        negatives = int(batch_size) * int(num_sessions or 1)
+        negatives = int(batch_size) * int(num_sessions)
     values = np.asarray(infonce, dtype=np.float64)
     return (np.log(negatives) - values) * np.log2(np.e)
 

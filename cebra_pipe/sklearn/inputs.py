@@ -120,7 +120,8 @@ def _check_label(label, name: str, length: int) -> np.ndarray:
                          f"{array.shape}.")
     if array.shape[0] != length:
         raise ValueError(f"Invalid number of samples: {name} has {array.shape[0]} samples but "
-                         f"the neural data has {length}; they must have the same length.")
+                         f"the neural data has {length} ({name} has shape {array.shape}); "
+                         "they must have the same length.")
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values.")
     return array

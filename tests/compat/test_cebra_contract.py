@@ -43,5 +43,7 @@ def test_reference_contract_passes(tmp_path):
     assert not result.collection_errors, f"files that do not collect: {result.collection_errors}"
     unexpected = {t: result.outcomes[t].message.strip()[:300] for t in result.unexpected}
     assert not unexpected, f"failures no documented difference explains: {unexpected}"
+    assert not result.stale, ("expected failures that did not happen (remove them from "
+                              f"expected_failures.toml): {result.stale}")
     assert result.rate >= MIN_PASS_RATE, (
         f"{result.passed} of {result.counted} pass ({100 * result.rate:.1f} %)")

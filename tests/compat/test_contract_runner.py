@@ -59,6 +59,18 @@ def test_a_failure_needs_the_expected_id_and_message(result):
     assert result.unexpected == ["test_a.py::test_pickle[pkl]", "test_c.py"]
 
 
+def test_expected_failures_that_did_not_happen_are_stale(result):
+    # test_other[* matches no test of the run: the entry would hide nothing, remove it.
+    assert result.stale == ["pickle: test_a.py::test_other[*"]
+
+
+def test_reason_without_entries_is_refused(tmp_path):
+    path = tmp_path / "expected.toml"
+    path.write_text(EXPECTED + '\n[reasons.gone]\nreadme = "Known gaps"\n')
+    with pytest.raises(ValueError, match=r"\['gone'\] explain no \[\[expected\]\] entry"):
+        run_contract.load_expectations(path)
+
+
 def test_expectation_with_unknown_reason_is_refused(tmp_path):
     path = tmp_path / "expected.toml"
     path.write_text(EXPECTED.replace('reason = "pickle"', 'reason = "typo"'))

@@ -119,12 +119,17 @@ def test_datasets_unrelated_to_labels_score_low():
     assert np.all(scores < 0.2)
 
 
-def test_datasets_accept_column_labels():
+def test_datasets_column_labels_need_their_column():
+    """A (time, 1) label is refused as by the reference; the column it names works."""
     rng = np.random.default_rng(13)
     label = rng.uniform(size=1000)
     embedding = _latent_embedding(label, seed=14)
+    column = label[:, None]
+    with pytest.raises(ValueError, match=r"got shape \(1000, 1\); .*labels\[0\]\[:, 0\]"):
+        consistency_score([embedding, embedding], between="datasets", labels=[column, label],
+                          num_discretization_bins=10)
     scores, _, _ = consistency_score([embedding, embedding], between="datasets",
-                                     labels=[label[:, None], label],
+                                     labels=[column[:, 0], label],
                                      num_discretization_bins=10)
     np.testing.assert_allclose(scores, 1.0, atol=1e-9)
 
@@ -186,14 +191,14 @@ def test_runs_with_mismatched_lengths(base_embedding):
 
 def test_datasets_with_mismatched_label_length(base_embedding):
     label = np.linspace(0, 1, len(base_embedding))
-    with pytest.raises(ValueError, match=r"labels\[1\] has 499 samples"):
+    with pytest.raises(ValueError, match=r"Invalid labels\[1\]: 499 samples"):
         consistency_score([base_embedding, base_embedding], between="datasets",
                           labels=[label, label[:-1]])
 
 
 def test_datasets_with_wrong_number_of_labels(base_embedding):
     label = np.linspace(0, 1, len(base_embedding))
-    with pytest.raises(ValueError, match="labels has 1 entries"):
+    with pytest.raises(ValueError, match="Invalid labels: 1 label arrays for 2 embeddings"):
         consistency_score([base_embedding, base_embedding], between="datasets", labels=[label])
 
 
@@ -208,9 +213,19 @@ def test_datasets_with_nan_labels(base_embedding):
 
 def test_datasets_with_2d_labels(base_embedding):
     label = np.random.default_rng(0).uniform(size=(len(base_embedding), 2))
-    with pytest.raises(ValueError, match="must be 1-D"):
+    with pytest.raises(NotImplementedError, match=r"Invalid labels\[0\]: must be 1-D") as err:
         consistency_score([base_embedding, base_embedding], between="datasets",
                           labels=[label, label])
+    assert isinstance(err.value, ValueError)  # and the reference's NotImplementedError
+
+
+def test_datasets_with_text_labels(base_embedding):
+    """Text labels are a TypeError and (as in the reference) a ValueError naming the dtype."""
+    text = np.array(["left"] * len(base_embedding))
+    with pytest.raises(TypeError, match=r"Invalid labels\[0\] dtype: must be numeric") as err:
+        consistency_score([base_embedding, base_embedding], between="datasets",
+                          labels=[text, text])
+    assert isinstance(err.value, ValueError)
 
 
 def test_datasets_without_labels(base_embedding):
@@ -259,17 +274,19 @@ def test_datasets_with_bad_bin_count(base_embedding, bins):
 
 def test_runs_reject_labels_and_ids(base_embedding):
     label = np.linspace(0, 1, len(base_embedding))
-    with pytest.raises(ValueError, match="takes no"):
+    with pytest.raises(ValueError, match='No labels with between="runs"'):
         consistency_score([base_embedding, base_embedding], between="runs",
                           labels=[label, label])
-    with pytest.raises(ValueError, match="takes no"):
+    with pytest.raises(ValueError, match=r'No dataset IDs \(dataset_ids\) with between="runs"'):
         consistency_score([base_embedding, base_embedding], between="runs",
                           dataset_ids=["a", "b"])
 
 
-@pytest.mark.parametrize("between", [None, "sessions", "RUNS"])
-def test_unknown_between(base_embedding, between):
-    with pytest.raises(ValueError, match="between must be"):
+@pytest.mark.parametrize(("between", "match"), [(None, "Missing between"),
+                                                ("sessions", "Invalid between: must be"),
+                                                ("RUNS", "Invalid between: must be")])
+def test_unknown_between(base_embedding, between, match):
+    with pytest.raises(ValueError, match=match):
         consistency_score([base_embedding, base_embedding], between=between)
 
 

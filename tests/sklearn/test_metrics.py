@@ -228,13 +228,12 @@ def test_hybrid_model_is_scored_on_behaviour(place_data):
 # --------------------------------------------------------------------------------------
 
 def test_infonce_to_goodness_of_fit_formula():
-    assert infonce_to_goodness_of_fit(2.0, batch_size=64) == pytest.approx(
+    assert infonce_to_goodness_of_fit(2.0, batch_size=64, num_sessions=1) == pytest.approx(
         (np.log(64) - 2.0) / np.log(2))
-    assert infonce_to_goodness_of_fit(np.log(512), batch_size=512) == pytest.approx(0.0)
+    assert infonce_to_goodness_of_fit(np.log(512), batch_size=512,
+                                      num_sessions=1) == pytest.approx(0.0)
     values = infonce_to_goodness_of_fit(np.array([1.0, 3.0]), batch_size=64, num_sessions=3)
     np.testing.assert_allclose(values, (np.log(64 * 3) - np.array([1.0, 3.0])) * LOG2E)
-    assert infonce_to_goodness_of_fit([5.0], batch_size=10, num_sessions=1) == \
-        pytest.approx(infonce_to_goodness_of_fit([5.0], batch_size=10))
 
 
 def test_infonce_to_goodness_of_fit_from_model(place_model, multi_model):
@@ -246,15 +245,17 @@ def test_infonce_to_goodness_of_fit_from_model(place_model, multi_model):
 
 
 def test_infonce_to_goodness_of_fit_bad_input(place_model, monkeypatch):
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="should not be provided together with model"):
         infonce_to_goodness_of_fit(1.0, model=place_model, batch_size=64)
-    with pytest.raises(ValueError, match="Pass model, or batch_size"):
-        infonce_to_goodness_of_fit(1.0)
-    for kwargs in ({"batch_size": 0}, {"batch_size": 4, "num_sessions": 0}):
+    for kwargs in ({}, {"batch_size": 64}, {"num_sessions": 1}):
+        with pytest.raises(ValueError, match="Pass model, or batch_size .* and num_sessions"):
+            infonce_to_goodness_of_fit(1.0, **kwargs)
+    for kwargs in ({"batch_size": 0, "num_sessions": 1}, {"batch_size": 4, "num_sessions": 0}):
         with pytest.raises(ValueError, match=">= 1"):
             infonce_to_goodness_of_fit(1.0, **kwargs)
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="Fit the CEBRA model first") as error:
         infonce_to_goodness_of_fit(1.0, model=CEBRA())
+    assert isinstance(error.value, RuntimeError)  # as the reference raises
     monkeypatch.setattr(place_model, "num_negatives_", None)
     with pytest.raises(ValueError, match="does not record its negatives"):
         infonce_to_goodness_of_fit(1.0, model=place_model)
@@ -329,7 +330,7 @@ def test_multi_session_bad_session_id(multi_model, sessions):
         infonce_loss(multi_model, X, y, session_id=2, num_batches=2)
     with pytest.raises(ValueError, match="session 1 of the model expects 7"):
         infonce_loss(multi_model, X, y, session_id=1, num_batches=2)
-    with pytest.raises(ValueError, match="does not apply"):
+    with pytest.raises(ValueError, match="Data invalid with session_id"):
         infonce_loss(multi_model, sessions["X"], sessions["y"], session_id=0, num_batches=2)
 
 
@@ -358,6 +359,25 @@ def test_single_session_needs_matching_labels(place_model, place_data, noise_mod
     with pytest.raises(ValueError, match="trained on 1-D continuous labels, got 2-D"):
         infonce_loss(place_model, neural[1600:], np.hstack([position, position])[1600:],
                      num_batches=2)
+
+
+def test_label_errors_name_the_reference_wording(place_model, place_data, multi_model,
+                                                 sessions):
+    """An added or missing kind of labels is a wrong number of label arrays, a swapped kind
+    invalid labels (the reference's words), checked before any shape."""
+    neural, position = place_data
+    discrete = np.zeros(len(neural), dtype=int)
+    with pytest.raises(ValueError, match="Number of index .*invalid.*got mixed labels"):
+        infonce_loss(place_model, neural, position[:-5], discrete, num_batches=2)
+    with pytest.raises(ValueError, match="Labels invalid.*trained with continuous labels, "
+                                         "got discrete"):
+        infonce_loss(place_model, neural, discrete, num_batches=2)
+    X, y = sessions["X"], sessions["y"]
+    with pytest.raises(NotImplementedError, match="Labels invalid: X is one recording") as err:
+        infonce_loss(multi_model, X[0], [y[0], y[0]], session_id=0, num_batches=2)
+    assert isinstance(err.value, ValueError)
+    with pytest.raises(NotImplementedError, match="Data invalid with session_id=0"):
+        infonce_loss(multi_model, X, y, session_id=0, num_batches=2)
 
 
 def test_single_session_model_given_sessions(place_model, place_data):
