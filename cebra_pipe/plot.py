@@ -37,7 +37,13 @@ __all__ = [
     "plot_overview",
     "plot_temperature",
     "plot",
+    "PlotInputError",
 ]
+
+
+class PlotInputError(TypeError, ValueError):
+    """An argument of the wrong kind (a TypeError, and the ValueError the reference
+    raises for it, so code catching either keeps working)."""
 
 # --------------------------------------------------------------------------------------
 # The "cebra" colormap
@@ -408,20 +414,22 @@ def compare_models(
     The axes.
     """
     if hasattr(models, "state_dict_") or isinstance(models, (str, bytes)):
-        raise TypeError("compare_models: models must be a list of fitted models, got a single one.")
+        raise PlotInputError("compare_models: Invalid models: pass a list of fitted models, "
+                             "got a single one (compare_models([model]) draws one).")
     try:
         models = list(models)
     except TypeError:
-        raise TypeError(
-            f"compare_models: models must be a list of fitted models, got "
+        raise PlotInputError(
+            f"compare_models: Invalid models: pass a list of fitted models, got "
             f"{type(models).__name__}.") from None
     if not models:
         raise ValueError("compare_models: models is empty.")
-    if labels is not None:
-        labels = list(labels)
-        if len(labels) != len(models):
-            raise ValueError(
-                f"compare_models: {len(labels)} labels for {len(models)} models.")
+    for i, model in enumerate(models):
+        # a model, fitted (state_dict_) or not (fit); whether it is fitted is checked next
+        if not (hasattr(model, "state_dict_") or hasattr(model, "fit")):
+            raise PlotInputError(f"compare_models: Invalid models: models[{i}] is a "
+                                 f"{type(model).__name__}, not a CEBRA model.")
+    labels = _check_model_labels(labels, len(models))
     curves = [_loss_curve(model, f"compare_models (models[{i}])")
               for i, model in enumerate(models)]
     if color is not None:
@@ -446,6 +454,24 @@ def compare_models(
 def _hashable(value: Any) -> Any:
     """Numpy scalars -> Python scalars, so ids from arrays and lists compare equal."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_model_labels(labels: Any, num_models: int) -> list | None:
+    """One legend entry (str or number) per model, or None."""
+    if labels is None:
+        return None
+    if isinstance(labels, (str, bytes)):
+        raise PlotInputError(f"compare_models: Invalid labels: pass a list of {num_models} "
+                             f"labels (one per model), got the string {labels!r}.")
+    labels = list(labels)
+    if len(labels) != num_models:
+        raise ValueError(f"compare_models: Invalid labels: {len(labels)} labels for "
+                         f"{num_models} models.")
+    for i, label in enumerate(labels):
+        if not isinstance(label, (str, int, float, np.number)):
+            raise PlotInputError(f"compare_models: Invalid labels: labels[{i}] must be a str "
+                                 f"or a number, got {type(label).__name__}.")
+    return labels
 
 
 def _consistency_matrix(scores: np.ndarray, pairs: np.ndarray, datasets: np.ndarray
@@ -479,8 +505,8 @@ def _consistency_matrix(scores: np.ndarray, pairs: np.ndarray, datasets: np.ndar
 
 def plot_consistency(
     scores: npt.ArrayLike,
-    pairs: npt.ArrayLike,
-    datasets: npt.ArrayLike,
+    pairs: npt.ArrayLike | None = None,
+    datasets: npt.ArrayLike | None = None,
     ax: Axes | None = None,
     cmap: str | matplotlib.colors.Colormap = "binary",
     text_color: Any = "white",
@@ -495,8 +521,8 @@ def plot_consistency(
     Parameters
     ----------
     scores : (n_pairs,) scores; if all are <= 1 they are read as fractions and x100
-    pairs : (n_pairs, 2) ``(source id, target id)`` of each score
-    datasets : (n,) ids labelling the rows (source) and columns (target)
+    pairs : (n_pairs, 2) ``(source id, target id)`` of each score (required)
+    datasets : (n,) ids labelling the rows (source) and columns (target) (required)
     ax : axes to draw on; a new figure if None
     cmap : colormap of the heat map
     text_color : colour of the cell annotations; ``"auto"`` picks black or white per cell,
@@ -510,14 +536,24 @@ def plot_consistency(
     -------
     The axes.
     """
+    # Keyword defaults only to say what is missing: a matrix without its pairs and
+    # datasets cannot be labelled.
+    missing = [name for name, value in (("pairs", pairs), ("datasets", datasets))
+               if value is None]
+    if missing:
+        raise ValueError(f"Missing datasets or pairs (missing here: {' and '.join(missing)}): "
+                         "pass the three values consistency_score returns, "
+                         "plot_consistency(scores, pairs, datasets).")
     values = to_numpy(scores).astype(float)
     pair_array = to_numpy(pairs)
     ids = to_numpy(datasets)
     if values.ndim != 1:
-        raise ValueError(f"scores must be 1-D (n_pairs,), got shape {values.shape}.")
+        raise ValueError(f"Invalid scores dimensions: scores must be 1-D (n_pairs,), got "
+                         f"shape {values.shape}.")
     if pair_array.ndim != 2 or pair_array.shape[1] != 2 or len(pair_array) != len(values):
         raise ValueError(
-            f"pairs must have shape ({len(values)}, 2) to match scores, got {pair_array.shape}.")
+            f"Shape of the scores, datasets and pairs do not match: pairs must have shape "
+            f"({len(values)}, 2) to match scores, got {pair_array.shape}.")
     if ids.ndim != 1 or len(ids) < 2:
         raise ValueError(f"datasets must list at least 2 ids, got shape {ids.shape}.")
     if values.size and np.nanmax(values) <= 1.0:

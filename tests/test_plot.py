@@ -41,7 +41,10 @@ class FittedModel:
 
 
 class UnfittedModel:
-    pass
+    """Stand-in for an estimator before ``fit``."""
+
+    def fit(self, *args):
+        raise NotImplementedError
 
 
 @pytest.fixture(autouse=True)
@@ -309,10 +312,19 @@ def test_curves_reject_2d_loss():
 def test_compare_models_bad_input():
     with pytest.raises(NotFittedError, match=r"models\[1\]"):
         cebra.compare_models([FittedModel(), UnfittedModel()])
-    with pytest.raises(ValueError, match="2 labels for 3 models"):
+    with pytest.raises(ValueError, match="Invalid labels: 2 labels for 3 models"):
         cebra.compare_models([FittedModel()] * 3, ["a", "b"])
-    with pytest.raises(TypeError, match="list of fitted models"):
-        cebra.compare_models(FittedModel())
+    # Not models, or labels that are not one str/number per model: TypeErrors, and the
+    # ValueErrors (with the words) the reference raises.
+    for models, labels, match in [
+            (FittedModel(), None, "Invalid models: pass a list of fitted models, got a single"),
+            ("test", None, "Invalid models: pass a list"),
+            ([FittedModel(), "test"], None, r"Invalid models: models\[1\] is a str"),
+            ([FittedModel()] * 2, "ab", "Invalid labels: pass a list of 2 labels"),
+            ([FittedModel()] * 2, ["a", ["b"]], r"Invalid labels: labels\[1\] must be a str")]:
+        with pytest.raises(TypeError, match=match) as error:
+            cebra.compare_models(models, labels)
+        assert isinstance(error.value, ValueError)
     with pytest.raises(ValueError, match="empty"):
         cebra.compare_models([])
     with pytest.raises(ValueError, match="not a registered matplotlib colormap"):
@@ -392,9 +404,15 @@ def test_guide_consistency_plot_block(tmp_path):
 
 def test_plot_consistency_bad_input():
     pairs = np.array([[0, 1], [1, 0]])
-    with pytest.raises(ValueError, match="pairs must have shape"):
+    with pytest.raises(ValueError, match="Shape of the scores, datasets and pairs do not "
+                                         r"match: pairs must have shape \(3, 2\)"):
         cebra.plot_consistency([0.5, 0.5, 0.5], pairs, [0, 1])
-    with pytest.raises(ValueError, match="scores must be 1-D"):
+    for kwargs, missing in [({}, "pairs and datasets"), ({"pairs": pairs}, "datasets"),
+                            ({"datasets": [0, 1]}, "pairs")]:
+        with pytest.raises(ValueError, match=f"Missing datasets or pairs .missing here: "
+                                             f"{missing}.: pass the three values"):
+            cebra.plot_consistency([0.5, 0.5], **kwargs)
+    with pytest.raises(ValueError, match="Invalid scores dimensions: scores must be 1-D"):
         cebra.plot_consistency(np.ones((2, 1)), pairs, [0, 1])
     with pytest.raises(ValueError, match="at least 2 ids"):
         cebra.plot_consistency([0.5, 0.5], pairs, [0])

@@ -250,11 +250,27 @@ def test_datasets_with_duplicate_ids(base_embedding):
 def test_datasets_with_empty_bin_names_dataset_and_bin(base_embedding):
     full = np.linspace(0, 1, len(base_embedding))
     gap = full.copy()
-    gap[(gap > 0.5) & (gap < 0.7)] = 0.0  # nothing between 0.5 and 0.7 in dataset "s2"
-    with pytest.raises(ValueError, match=r"dataset 's2' has no samples in label bin 5 .*fewer bins"):
+    gap[(gap > 0.3) & (gap < 0.8)] = 0.0  # nothing between 0.3 and 0.8 in dataset "s2"
+    with pytest.raises(ValueError, match=r"dataset 's2' has no samples in 5 of 10 label bins "
+                                         r"\(first: bin 3, .*none within 2 bins of bin 5 "
+                                         r"\(labels 0.5 to 0.6\); use fewer bins"):
         consistency_score([base_embedding, base_embedding], between="datasets",
                           labels=[full, gap], dataset_ids=["s1", "s2"],
                           num_discretization_bins=10)
+
+
+def test_datasets_empty_bin_takes_its_neighbours_with_a_warning():
+    """A bin left empty by chance takes the samples next to it (as in the reference)."""
+    label = np.linspace(0, 1, 1000)
+    embedding = np.stack([label, label ** 2], axis=1)  # (time, 2), smooth in the label
+    gap = (label > 0.5) & (label < 0.6)  # bin 5 of 10 empty in dataset "s2"
+    with pytest.warns(UserWarning, match=r"dataset 's2' has no samples in 1 of 10 label bins "
+                                         r"\(first: bin 5, labels 0.5 to 0.6\); each takes"):
+        scores, _, _ = consistency_score([embedding, embedding[~gap]], between="datasets",
+                                         labels=[label, label[~gap]], dataset_ids=["s1", "s2"],
+                                         num_discretization_bins=10)
+    # the filled bin is the mean of bins 4 and 6, near bin 5's own mean: still consistent
+    assert np.all(scores > 0.99)
 
 
 def test_datasets_with_constant_labels(base_embedding):
