@@ -37,14 +37,15 @@ def _as_float_2d(array: Any, name: str) -> np.ndarray:
 class OrthogonalProcrustesAlignment:
     """The rotation that best maps ``data`` onto ``ref_data`` (least squares).
 
-    Each reference sample is paired with the mean of the ``top_k`` samples of
-    ``data`` whose labels are nearest to its label; the rotation is fitted on these
-    pairs (on ``subsample`` of them when given).
+    Each sample of ``data`` is paired with the ``top_k`` samples of ``ref_data``
+    whose labels are nearest to its label (as the reference does); the rotation is
+    fitted on these pairs (on ``subsample`` samples of ``data`` when given). Every
+    sample to align takes part, whatever the sampling of the reference.
 
     Parameters
     ----------
     top_k
-        Samples of ``data`` averaged per reference sample.
+        Reference samples paired with each sample of ``data``.
     subsample
         Pairs used for the fit (drawn with a fixed seed); all when None.
 
@@ -97,18 +98,20 @@ class OrthogonalProcrustesAlignment:
                              f"of columns, got {ref_label.shape[1]} and {label.shape[1]}.")
         if isinstance(self.top_k, bool) or int(self.top_k) < 1:
             raise ValueError(f"top_k must be a positive integer, got {self.top_k!r}.")
-        # data may have fewer samples than top_k (e.g. one): use all of them then.
-        top_k = min(int(self.top_k), len(other))
-        neighbors = sklearn.neighbors.NearestNeighbors(n_neighbors=top_k).fit(label)
-        _, index = neighbors.kneighbors(ref_label)
-        matched = other[index].mean(axis=1)
-        rows = np.arange(len(ref))
+        # The reference may have fewer samples than top_k: use all of them then.
+        top_k = min(int(self.top_k), len(ref))
+        neighbors = sklearn.neighbors.NearestNeighbors(n_neighbors=top_k).fit(ref_label)
+        _, index = neighbors.kneighbors(label)
+        # Least squares over the top_k pairs of a sample is least squares against their
+        # mean (the cross term sums the pairs), so one row per sample suffices.
+        matched = ref[index].mean(axis=1)
+        rows = np.arange(len(other))
         if self.subsample is not None:
             if isinstance(self.subsample, bool) or int(self.subsample) < 1:
                 raise ValueError(f"subsample must be a positive integer, got "
                                  f"{self.subsample!r}.")
-            rows = np.random.default_rng(0).permutation(len(ref))[:int(self.subsample)]
-        self.transform_ = scipy.linalg.orthogonal_procrustes(matched[rows], ref[rows])[0]
+            rows = np.random.default_rng(0).permutation(len(other))[:int(self.subsample)]
+        self.transform_ = scipy.linalg.orthogonal_procrustes(other[rows], matched[rows])[0]
         return self
 
     def transform(self, data: Any) -> np.ndarray:
