@@ -52,6 +52,17 @@ class Recording:
         Registry name or session name.
     metadata
         Anything else (bin size, generative parameters, units).
+
+    Notes
+    -----
+    It also speaks the reference's dataset protocol (``cebra.data`` datasets):
+    ``len(recording)`` time steps, ``recording[index]`` the windows
+    ``(batch, neurons, len(offset))`` centred on a 1-D integer ``index`` as a float32
+    tensor, ``offset`` (the receptive field the windows are cut for, ``Offset(0, 1)``
+    until :meth:`configure_for` sets a model's), ``input_dimension``,
+    ``continuous_index`` / ``discrete_index`` (the labels as tensors, or None) and
+    :meth:`load_batch`. torch is imported only when these are used, so reading a
+    recording's arrays stays light.
     """
 
     neural: np.ndarray
@@ -60,6 +71,10 @@ class Recording:
     latent: np.ndarray | None = None
     name: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # (left, right) of :attr:`offset`; the reference's base datasets start at Offset(0, 1).
+    _window: tuple[int, int] = field(default=(0, 1), init=False, repr=False, compare=False)
+    # The tensor view behind the dataset protocol and the arrays it was built from.
+    _view: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.neural = _as_2d(self.neural, np.float32, "neural", self.name)
@@ -86,6 +101,84 @@ class Recording:
     @property
     def num_neurons(self) -> int:
         return int(self.neural.shape[1])
+
+    # -- the reference's dataset protocol ----------------------------------------------
+    def __len__(self) -> int:
+        return self.num_timesteps
+
+    @property
+    def input_dimension(self) -> int:
+        """Neurons, the model's input width."""
+        return self.num_neurons
+
+    @property
+    def offset(self):
+        """:class:`cebra_pipe.data.Offset` the windows of ``recording[index]`` span."""
+        from cebra_pipe.data.datatypes import Offset
+
+        return Offset(*self._window)
+
+    @offset.setter
+    def offset(self, value: Any) -> None:
+        """An ``Offset`` or ``(left, right)``."""
+        from cebra_pipe.data.datatypes import Offset
+
+        offset = value if isinstance(value, Offset) else Offset(*value)
+        self._window = (offset.left, offset.right)
+
+    def configure_for(self, model: Any) -> None:
+        """Cut windows for ``model``'s receptive field (``model.get_offset()``)."""
+        self.offset = model.get_offset()
+
+    @property
+    def continuous_index(self):
+        """Continuous labels ``(time, d)`` as a float32 tensor, or None."""
+        return self.tensors().continuous
+
+    @property
+    def discrete_index(self):
+        """Discrete labels ``(time,)`` as an int64 tensor, or None."""
+        return self.tensors().discrete
+
+    def tensors(self):
+        """The recording as a :class:`cebra_pipe.data.TensorDataset` (CPU) cut for
+        :attr:`offset`; built once per set of arrays (the arrays are shared, not copied)."""
+        from cebra_pipe.data.datasets import TensorDataset
+
+        arrays = (self.neural, self.continuous, self.discrete)
+        if self._view is None or any(a is not b for a, b in zip(self._view[0], arrays)):
+            view = TensorDataset(self.neural, self.continuous, self.discrete)
+            self._view = (arrays, view)
+        view = self._view[1]
+        view.offset = self.offset
+        return view
+
+    def __getitem__(self, index: Any):
+        """Windows ``(batch, neurons, len(offset))`` centred on ``index`` (1-D integers).
+
+        Raises
+        ------
+        IndexError for an index whose window leaves the recording (the reference moves
+        such indices inside without saying so).
+        """
+        import torch
+
+        index = torch.as_tensor(np.asarray(index) if not isinstance(index, torch.Tensor)
+                                else index)
+        if index.dim() != 1 or index.is_floating_point() or index.dtype == torch.bool:
+            raise IndexError(f"Recording {self.name!r}: index must be a 1-D array of integer "
+                             f"time steps, got {index.dtype} of shape {tuple(index.shape)}.")
+        view = self.tensors()
+        start, stop = view.valid_range()
+        if len(index) and (int(index.min()) < start or int(index.max()) >= stop):
+            raise IndexError(f"Recording {self.name!r}: indices {int(index.min())} to "
+                             f"{int(index.max())} given, but windows of {self.offset} fit "
+                             f"around time steps {start} to {stop - 1} only.")
+        return view[index.long()]
+
+    def load_batch(self, index: Any):
+        """The windows of a :class:`cebra_pipe.data.BatchIndex` as a ``Batch``."""
+        return self.tensors().load_batch(index)
 
 
 def _as_2d(value: Any, dtype: Any, label: str, name: str) -> np.ndarray:
@@ -140,3 +233,7 @@ class RecordingSet:
     @property
     def num_sessions(self) -> int:
         return len(self.sessions)
+
+    def get_session(self, session_id: int) -> Recording:
+        """Session ``session_id`` (the reference's name for ``recordings[session_id]``)."""
+        return self.sessions[session_id]

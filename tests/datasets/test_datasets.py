@@ -222,3 +222,57 @@ def test_recording_set_validates():
     with pytest.raises(ValueError, match="non-empty list"):
         RecordingSet([])
     assert len(RecordingSet([a, a])) == 2
+
+
+# ------------------------------------------------------------------ the reference's protocol
+
+
+def test_recording_indexes_windows_like_the_reference_datasets():
+    """``recording[index]`` gives the windows a model reads, as cebra's datasets do."""
+    import torch
+
+    from cebra_pipe.data import Offset
+
+    recording = cebra.datasets.init("demo-mixed", num_timesteps=200, num_neurons=7)
+    assert len(recording) == 200 and recording.input_dimension == 7
+    assert recording.offset == Offset(0, 1)
+    batch = recording[torch.arange(0, 5)]
+    assert batch.shape == (5, 7, 1) and batch.dtype == torch.float32
+    np.testing.assert_array_equal(batch[:, :, 0].numpy(), recording.neural[:5])
+    # labels as tensors, sharing the arrays' values
+    assert recording.continuous_index.dtype == torch.float32
+    np.testing.assert_array_equal(recording.continuous_index.numpy(), recording.continuous)
+    assert recording.discrete_index.dtype == torch.int64
+    assert cebra.datasets.init("demo-continuous", num_timesteps=50).discrete_index is None
+    # a model's receptive field: windows around each index, [t - left, t + right)
+    model = cebra.models.init("offset10-model", num_neurons=7, num_units=8, num_output=3)
+    recording.configure_for(model)
+    assert recording.offset == Offset(5, 5)
+    windows = recording[np.array([5, 100, 195])]
+    assert windows.shape == (3, 7, 10)
+    np.testing.assert_array_equal(windows[1].numpy(), recording.neural[95:105].T)
+    assert model(windows).shape == (3, 3)
+
+
+@pytest.mark.parametrize(("index", "match"), [
+    (np.array([0, 3]), r"indices 0 to 3 given, but windows of Offset\(left=5.*time steps 5 "
+                       r"to 195 only"),
+    (np.array([10, 196]), "indices 10 to 196 given"),
+    (np.array([[5, 6]]), "index must be a 1-D array of integer time steps"),
+    (np.array([5.0, 6.0]), "index must be a 1-D array of integer"),
+])
+def test_recording_index_outside_the_recording_is_refused(index, match):
+    recording = cebra.datasets.init("demo-discrete", num_timesteps=200, num_neurons=4)
+    recording.offset = (5, 5)
+    with pytest.raises(IndexError, match=match):
+        recording[index]
+
+
+def test_recording_tensors_follow_the_arrays():
+    recording = Recording(neural=np.zeros((6, 2)), continuous=np.arange(6.0))
+    first = recording.tensors()
+    assert recording.tensors() is first  # built once
+    recording.neural = np.ones((6, 2), dtype=np.float32)
+    assert float(recording[np.array([2])].sum()) == 2.0  # rebuilt for new arrays
+    sessions = RecordingSet([recording, recording])
+    assert sessions.get_session(1) is recording
