@@ -391,7 +391,7 @@ def _split(name: str, data: _Dataset, valid_fraction: float, combo: dict
     from cebra_pipe.sklearn.estimator import CEBRA
 
     estimator = CEBRA(**combo)
-    time_offsets = int(estimator.time_offsets)
+    time_offsets = estimator.resolved_time_offset()
     needed = estimator.receptive_field() + time_offsets
     sessions = data.neural if data.multi else [data.neural]
     cuts = []

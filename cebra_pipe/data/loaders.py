@@ -9,6 +9,11 @@ import torch
 from cebra_pipe.data.samplers import make_generator
 
 
+class FullBatchUnsupportedError(ValueError, NotImplementedError):
+    """``batch_size=None`` for training that needs batches (a ValueError, and the
+    NotImplementedError the reference raises for it)."""
+
+
 class Loader:
     """Yields ``num_steps`` batches drawn by a seeded sampler.
 
@@ -38,7 +43,7 @@ class Loader:
         if batch_size is not None and int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}.")
         if batch_size is None and not self.supports_full_batch:
-            raise ValueError(self.full_batch_refusal())
+            raise FullBatchUnsupportedError(self.full_batch_refusal())
         self.dataset = dataset
         self.num_steps = int(num_steps)
         self.batch_size = None if batch_size is None else int(batch_size)

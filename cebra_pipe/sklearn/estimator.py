@@ -86,7 +86,8 @@ class CEBRA(TransformerMixin, BaseEstimator):
         InfoNCE temperature; ``"auto"`` learns it (never below ``min_temperature``).
     time_offsets
         Steps between reference and positive (time) or over which label changes
-        are observed (``time_delta``).
+        are observed (``time_delta``). A tuple of one int, as the reference takes
+        it, is that int; several offsets are refused (as by the reference).
     delta
         Standard deviation of the ``"delta"`` conditional.
     max_iterations, max_adapt_iterations
@@ -181,6 +182,21 @@ class CEBRA(TransformerMixin, BaseEstimator):
         self.validate_params()
         return len(self._make_model(num_neurons=1).get_offset())
 
+    def resolved_time_offset(self) -> int:
+        """The one time offset ``time_offsets`` names (an int or a tuple of one int)."""
+        value = self.time_offsets
+        if isinstance(value, (tuple, list)):
+            if len(value) != 1:
+                raise UnsupportedInputError(
+                    f"time_offsets={value!r}: one time offset per model is supported (as in "
+                    "the reference); pass one int, e.g. time_offsets="
+                    f"{value[0] if len(value) else 10!r}, or fit one model per offset.")
+            (value,) = value
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"time_offsets must be a positive integer (or a tuple of one), "
+                             f"got {self.time_offsets!r}.")
+        return int(value)
+
     def resolved_device(self) -> torch.device:
         """The torch device that ``device`` names on this machine (``"cuda_if_available"``
         resolved); a ValueError when it is not available here."""
@@ -197,9 +213,9 @@ class CEBRA(TransformerMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a positive integer"
                                  f"{' or None' if allow_none else ''}, got {value!r}.")
 
-        for name in ("max_iterations", "output_dimension", "num_hidden_units",
-                     "time_offsets"):
+        for name in ("max_iterations", "output_dimension", "num_hidden_units"):
             positive_int(name)
+        self.resolved_time_offset()
         positive_int("batch_size", allow_none=True)
         if isinstance(self.max_adapt_iterations, bool) or not isinstance(
                 self.max_adapt_iterations, (int, np.integer)) or self.max_adapt_iterations < 0:
@@ -366,7 +382,7 @@ class CEBRA(TransformerMixin, BaseEstimator):
         """
         batch_size = self.batch_size if batch_size is None else batch_size
         conditional = _CONDITIONALS[self.conditional]
-        offset = int(self.time_offsets)
+        offset = self.resolved_time_offset()
         if self.num_sessions_ is not None and encoder is None:
             collection = DatasetCollection(*[self.make_dataset(s) for s in sessions])
             collection.configure_for(list(self.solver_.model) if encoders is None

@@ -379,8 +379,9 @@ def test_multi_session_bad_labels(sessions, labels, match):
 
 def test_multi_session_needs_a_batch_size(sessions):
     (xa, ca, _), (xb, cb, _) = sessions
-    with pytest.raises(ValueError, match="Multi-session training needs a batch_size"):
+    with pytest.raises(ValueError, match="Multi-session training needs a batch_size") as err:
         CEBRA(**{**FAST, "batch_size": None}).fit([xa, xb], [ca, cb])
+    assert isinstance(err.value, NotImplementedError)  # as the reference raises
 
 
 def test_list_that_is_not_sessions_is_rejected(data):
@@ -907,6 +908,25 @@ def test_time_offsets_beyond_the_recording(labels):
                                          "samples"):
         CEBRA(**FAST, time_offsets=100).fit(_N, *labels)
     CEBRA(**FAST, time_offsets=99).fit(_N, *labels)  # one admissible pair is enough
+
+
+def test_time_offsets_tuple_of_one_is_that_offset(tmp_path):
+    """The reference takes time_offsets=(10,); several offsets are refused by both."""
+    y = np.linspace(0, 1, 100)
+    as_tuple = CEBRA(**{**FAST, "random_state": 3}, time_offsets=(7,)).fit(_N, y)
+    as_int = CEBRA(**{**FAST, "random_state": 3}, time_offsets=7).fit(_N, y)
+    np.testing.assert_array_equal(as_tuple.transform(_N), as_int.transform(_N))
+    assert as_tuple.get_params()["time_offsets"] == (7,)  # stored as given (sklearn)
+    as_tuple.save(tmp_path / "model.pt")
+    np.testing.assert_array_equal(CEBRA.load(tmp_path / "model.pt").transform(_N),
+                                  as_int.transform(_N))
+    with pytest.raises(NotImplementedError, match=r"time_offsets=\(5, 10\): one time offset "
+                                                  r"per model .* e.g. time_offsets=5") as err:
+        CEBRA(**FAST, time_offsets=(5, 10)).fit(_N, y)
+    assert isinstance(err.value, ValueError)
+    with pytest.raises(ValueError, match=r"time_offsets must be a positive integer \(or a "
+                                         r"tuple of one\), got \(0,\)"):
+        CEBRA(**FAST, time_offsets=(0,)).fit(_N, y)
 
 
 def test_time_offsets_beyond_a_session():
