@@ -21,6 +21,7 @@ Example
 >>> search.get_df_results()                         # one row per model
 >>> model, name = search.get_best_model(dataset_name="rat1")
 >>> GridSearch.load("grid").get_best_model()        # later, from the directory
+>>> models, parameters = GridSearch.load("grid")    # the reference's form: all models
 
 Files written to ``models_dir``: one model per dataset and parameter combination,
 ``<dataset>__<param-string>.pt`` (:meth:`cebra_pipe.CEBRA.save`), and the results
@@ -38,7 +39,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,32 @@ class GridSearch:
         search.models_dir = models_dir
         search._rows = payload["results"]
         return search
+
+    def load_models(self, models_dir: str | os.PathLike | None = None
+                    ) -> tuple[dict[str, Any], list[dict]]:
+        """Every fitted model and the parameters it was fitted with, in fit order.
+
+        Parameters
+        ----------
+        models_dir
+            Read this directory's results instead of this search's.
+
+        Returns
+        -------
+        models : ``{name: CEBRA}``, names as :meth:`get_best_model` gives them
+        parameters : one dict of parameters per model
+        """
+        from cebra_pipe.sklearn.estimator import CEBRA
+
+        rows, directory = self._rows_for(models_dir)
+        models = {str(row["name"]): CEBRA.load(directory / row["model_file"]) for row in rows}
+        return models, [dict(row["params"]) for row in rows]
+
+    def __iter__(self) -> Iterator[Any]:
+        """A grid search unpacks as the reference's ``GridSearch.load(dir)`` result,
+        ``models, parameters = GridSearch.load(dir)`` (:meth:`load_models`), while
+        ``GridSearch.load(dir)`` stays the restored search."""
+        return iter(self.load_models())
 
     def _rows_for(self, models_dir: str | os.PathLike | None) -> tuple[list[dict], Path]:
         if models_dir is not None:

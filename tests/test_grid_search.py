@@ -118,6 +118,19 @@ def test_load_restores_results_and_settings(search, results):
     pd.testing.assert_frame_equal(GridSearch().get_df_results(search.models_dir), results)
 
 
+def test_load_unpacks_as_the_reference_models_and_parameters(search, results):
+    """``models, parameters = GridSearch.load(dir)`` as with the reference."""
+    models, parameters = GridSearch.load(search.models_dir)
+    assert list(models) == results["name"].tolist() and len(parameters) == len(models)
+    assert parameters[0] == GridSearch.load(search.models_dir).load_models()[1][0]
+    name, params = results["name"][3], parameters[3]
+    assert models[name].output_dimension == params["output_dimension"]
+    assert models[name].learning_rate == params["learning_rate"]
+    X = np.random.default_rng(0).normal(size=(30, models[name].n_features_in_))
+    best, best_name = GridSearch.load(search.models_dir).get_best_model()
+    np.testing.assert_array_equal(models[best_name].transform(X), best.transform(X))
+
+
 # --------------------------------------------------------------------------------------
 # Best model
 # --------------------------------------------------------------------------------------
