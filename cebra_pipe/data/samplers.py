@@ -317,11 +317,17 @@ class MultiSessionSampler:
         sigma = self.permutation()
         reference = [s.sample_prior(num_samples) for s in self.samplers]
         negative = [s.sample_prior(num_samples) for s in self.samplers]
+        return reference, self.positives(reference, sigma), negative, sigma
+
+    def positives(self, reference: list[torch.Tensor], sigma: list[int]
+                  ) -> list[torch.Tensor]:
+        """Positives of ``reference`` (one ``(batch,)`` tensor per session) under
+        ``sigma``: ``positive[sigma[s]]`` pairs with ``reference[s]``."""
         positive: list[torch.Tensor] = [None] * self.num_sessions  # type: ignore[list-item]
         for s, sampler in enumerate(self.samplers):
             target_sampler = self.samplers[sigma[s]]
             positive[sigma[s]] = self._positive(sampler, target_sampler, reference[s])
-        return reference, positive, negative, sigma
+        return positive
 
     def _positive(self, source: Sampler, target: Sampler, reference: torch.Tensor):
         if self.conditional == "time":

@@ -7,7 +7,8 @@
 - ``demo-continuous``, ``demo-discrete``, ``demo-mixed``: a few thousand steps of a
   random nonlinear mixing of known latents (:mod:`cebra_pipe.datasets.demo`);
 - ``demo-continuous-multisession``, ``demo-discrete-multisession``: several such
-  sessions with different neuron counts;
+  sessions with different neuron counts; ``demo-continuous-unified``: the continuous
+  ones, to sample as one "pseudo-animal" (``cebra_pipe.distributions.UnifiedSampler``);
 - ``synthetic-linear-track`` (and ``synthetic-linear-track-rat1`` .. ``-rat4``): place
   cells of a rat running laps on a 1.6 m track, CEBRA rat label layout;
   ``synthetic-linear-track-cohort``: all four rats (:mod:`cebra_pipe.datasets.linear_track`);

@@ -172,6 +172,19 @@ def demo_continuous_multisession(num_sessions: int = 3,
     return RecordingSet(sessions, name="demo-continuous-multisession", metadata={"seed": seed})
 
 
+@REGISTRY.register("demo-continuous-unified")
+def demo_continuous_unified(num_sessions: int = 3,
+                            num_neurons: int | Sequence[int] = (30, 40, 50),
+                            num_timesteps: int = DEFAULT_TIMESTEPS, latent_dim: int = 3,
+                            noise: float = 0.1, seed: int = 0) -> RecordingSet:
+    """The sessions of ``demo-continuous-multisession``, for sampling them as one
+    "pseudo-animal" (:class:`cebra_pipe.distributions.UnifiedSampler`)."""
+    sessions = demo_continuous_multisession(num_sessions, num_neurons, num_timesteps,
+                                            latent_dim, noise, seed)
+    return RecordingSet(sessions.sessions, name="demo-continuous-unified",
+                        metadata={"seed": seed, "unified": True})
+
+
 @REGISTRY.register("demo-discrete-multisession")
 def demo_discrete_multisession(num_sessions: int = 3,
                                num_neurons: int | Sequence[int] = (30, 40, 50),
