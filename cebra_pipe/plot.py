@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
-from sklearn.exceptions import NotFittedError
 
 from cebra_pipe.arrays import check_embedding, label_column, to_numpy
 
@@ -133,6 +132,10 @@ def _state_dict(model: Any, function: str) -> dict:
     """Return the fitted model's ``state_dict_`` or raise a clear error."""
     state = getattr(model, "state_dict_", None)
     if state is None:
+        # Imported here: importing anything of sklearn loads all of sklearn.utils (scipy.stats,
+        # pandas; over a CPU-second), which the pipeline's figure steps never need otherwise.
+        from sklearn.exceptions import NotFittedError
+
         raise NotFittedError(
             f"{function}: this {type(model).__name__} is not fitted yet (no state_dict_); "
             "call fit() before plotting its training curves.")

@@ -78,6 +78,20 @@ def test_table_step_help_loads_no_torch(step):
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 
+def test_figure_and_report_code_loads_no_sklearn():
+    """Importing any sklearn module loads sklearn.utils (scipy.stats and pandas, over a
+    CPU-second): the figure, consistency and report steps' plotting must not."""
+    code = ("import sys\nimport numpy as np\nimport cebra_pipe.plot as plot\n"
+            "import cebra_pipe.pipeline.figures, cebra_pipe.pipeline.reportlib\n"
+            "plot.plot_consistency(np.array([90.0, 80.0]), np.array([['a', 'b'], ['b', 'a']]), "
+            "np.array(['a', 'b']))\nprint('sklearn' in sys.modules)\n"
+            "try:\n    plot.plot_loss(object())\nexcept Exception as err:\n"
+            "    print(type(err).__name__, 'sklearn' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.stdout.split() == ["False", "NotFittedError", "True"]
+
+
 def test_probe_sees_torch(tmp_path):
     """The probe itself: the same step is recorded with torch when torch was loaded."""
     env = {**os.environ, **probe_env(tmp_path)}
