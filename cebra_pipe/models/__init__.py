@@ -22,8 +22,10 @@ from cebra_pipe.models.model import (ClassifierModel, ConvolutionalModelMixin,
                                      HasFeatureEncoder, Model, ResampleModelMixin,
                                      get, get_options, init, is_registered, parametrize,
                                      register)
+from cebra_pipe.models.multiobjective import MultiobjectiveModel
 
 __all__ = ["ClassifierModel", "ConvolutionalModelMixin", "FixedCosineInfoNCE",
            "FixedEuclideanInfoNCE", "HasFeatureEncoder", "InfoMSE", "ResampleModelMixin",
            "InfoNCE", "LearnableCosineInfoNCE", "LearnableEuclideanInfoNCE", "Model",
+           "MultiobjectiveModel",
            "criterions", "get", "get_options", "init", "is_registered", "parametrize", "register"]
