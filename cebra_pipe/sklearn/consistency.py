@@ -257,7 +257,10 @@ def _consistency_between_datasets(arrays: list[np.ndarray], labels: Any, dataset
                 f"Invalid dataset_ids: they must list one id per embedding ({len(arrays)}), "
                 f"got {len(ids)}.")
         if len(set(ids.tolist())) != len(ids):
-            raise ValueError(f"Invalid dataset_ids: they must be unique, got {ids.tolist()}.")
+            repeated = sorted({i for i in ids.tolist() if ids.tolist().count(i) > 1}, key=str)
+            raise ValueError(f"Invalid dataset_ids: they must be unique, got {ids.tolist()} "
+                             f"({repeated} repeated); give each embedding its own id, e.g. "
+                             f"'{repeated[0]}-2' for a second recording of {repeated[0]!r}.")
     if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 2:
         raise ValueError(
             f"num_discretization_bins must be an integer >= 2, got {num_bins!r}.")

@@ -242,7 +242,8 @@ def test_datasets_with_wrong_number_of_ids(base_embedding):
 
 def test_datasets_with_duplicate_ids(base_embedding):
     label = np.linspace(0, 1, len(base_embedding))
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ValueError, match=r"Invalid dataset_ids: they must be unique, got "
+                                         r"\['a', 'a'\] .*e.g. 'a-2' for a second recording"):
         consistency_score([base_embedding, base_embedding], between="datasets",
                           labels=[label, label], dataset_ids=["a", "a"])
 
