@@ -41,7 +41,7 @@ def built() -> dict[str, Recording | RecordingSet]:
 def test_registry_lists_the_datasets():
     expected = {"demo-continuous", "demo-discrete", "demo-mixed",
                 "demo-continuous-multisession", "demo-discrete-multisession",
-                "synthetic-linear-track", "synthetic-linear-track-cohort",
+                "demo-continuous-unified", "synthetic-linear-track", "synthetic-linear-track-cohort",
                 *(f"synthetic-linear-track-{a}" for a in ANIMALS)}
     assert expected <= set(ALL)
     assert set(cebra.datasets.get_options("demo-*")) == {n for n in expected if n.startswith("demo")}
