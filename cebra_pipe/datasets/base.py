@@ -103,6 +103,10 @@ class Recording:
         return int(self.neural.shape[1])
 
     # -- the reference's dataset protocol ----------------------------------------------
+    # Indexing takes arrays of time steps, so iterating (which would index 0, 1, ...)
+    # is not offered: a recording is not a sequence of sessions.
+    __iter__ = None
+
     def __len__(self) -> int:
         return self.num_timesteps
 

@@ -276,3 +276,5 @@ def test_recording_tensors_follow_the_arrays():
     assert float(recording[np.array([2])].sum()) == 2.0  # rebuilt for new arrays
     sessions = RecordingSet([recording, recording])
     assert sessions.get_session(1) is recording
+    with pytest.raises(TypeError, match="not iterable"):  # not a sequence of sessions
+        list(recording)
