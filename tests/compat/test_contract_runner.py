@@ -64,6 +64,18 @@ def test_expected_failures_that_did_not_happen_are_stale(result):
     assert result.stale == ["pickle: test_a.py::test_other[*"]
 
 
+def test_check_fails_on_stale_entries_of_a_complete_run_only(result, monkeypatch):
+    monkeypatch.setattr(run_contract, "run_contract", lambda *args: result)
+    # only the stale entry is left to report: drop the regression and the collection error
+    for test in ("test_a.py::test_pickle[pkl]", "test_c.py"):
+        del result.outcomes[test]
+    result.unexpected = []
+    with pytest.raises(SystemExit):
+        run_contract.main(["--sdist", "cebra.tar.gz", "--check"])
+    # -k narrows the run: entries for tests that did not run are not stale
+    assert run_contract.main(["--sdist", "cebra.tar.gz", "--check", "-k", "pickle"]) is result
+
+
 def test_reason_without_entries_is_refused(tmp_path):
     path = tmp_path / "expected.toml"
     path.write_text(EXPECTED + '\n[reasons.gone]\nreadme = "Known gaps"\n')
