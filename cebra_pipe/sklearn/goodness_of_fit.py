@@ -37,16 +37,20 @@ def _check_fitted(model: Any) -> None:
                                   "metrics.")
 
 
-# Label arrays of each kind of training labels. Several continuous arrays are joined into
-# one continuous label, so the kinds (not the arrays) are what a model can be asked for.
-_KIND_COUNT = {"time": 0, "continuous": 1, "discrete": 1, "mixed": 2}
-
-
 def _given_label_kind(y: tuple) -> str:
-    """The kind of labels ``y`` (one array each) holds, from their dtypes alone."""
-    kinds = {"discrete" if np.issubdtype(np.asarray(_first(label)).dtype, np.integer)
-             else "continuous" for label in y}
-    return {0: "time", 1: next(iter(kinds), "time"), 2: "mixed"}[len(kinds)]
+    """The kind of labels ``y`` (one array each) holds, routed as ``fit`` routes them."""
+    from cebra_pipe.sklearn.inputs import LABEL_KINDS, is_discrete_label
+
+    discrete = [is_discrete_label(_first(label)) for label in y]
+    return LABEL_KINDS[(not all(discrete), any(discrete))]
+
+
+def _kind_count(kind: str) -> int:
+    """Label arrays a kind stands for once joined: several continuous arrays become one
+    continuous label, so kinds (not arrays) are what a model can be asked for."""
+    from cebra_pipe.sklearn.inputs import LABEL_KINDS
+
+    return next(sum(key) for key, value in LABEL_KINDS.items() if value == kind)
 
 
 def _per_session(label: Any) -> bool:
@@ -66,7 +70,7 @@ def _check_label_kind(model: Any, y: tuple) -> None:
     given = _given_label_kind(y)
     if given == model.label_kind_:
         return
-    if _KIND_COUNT[given] != _KIND_COUNT[model.label_kind_]:
+    if _kind_count(given) != _kind_count(model.label_kind_):
         raise ValueError(f"Number of index (label) arrays invalid: the model was trained with "
                          f"{model.label_kind_} labels, got {given} labels ({len(y)} arrays); "
                          "pass labels of the same kinds as for fit.")

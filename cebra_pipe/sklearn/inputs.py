@@ -10,6 +10,7 @@ boundaries) that no window and no positive may cross; trial-structured input
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import warnings
 
@@ -38,9 +39,18 @@ class SessionData:
     @property
     def label_kind(self) -> str:
         """"time", "continuous", "discrete" or "mixed"."""
-        kinds = {(False, False): "time", (True, False): "continuous",
-                 (False, True): "discrete", (True, True): "mixed"}
-        return kinds[(self.continuous is not None, self.discrete is not None)]
+        return LABEL_KINDS[(self.continuous is not None, self.discrete is not None)]
+
+
+#: Kind of a recording's labels from (has continuous labels, has discrete labels).
+LABEL_KINDS = {(False, False): "time", (True, False): "continuous",
+               (False, True): "discrete", (True, True): "mixed"}
+
+
+def is_discrete_label(label: Any) -> bool:
+    """Whether a label array holds categories: integers are discrete, other numbers
+    continuous (the rule ``fit`` routes labels by)."""
+    return bool(np.issubdtype(np.asarray(label).dtype, np.integer))
 
 
 def as_array(data, name: str) -> np.ndarray:
@@ -139,7 +149,7 @@ def split_labels(neural: np.ndarray, labels: tuple, prefix: str = "y") -> Sessio
     for i, label in enumerate(labels):
         name = f"{prefix}[{i}]"
         array = _check_label(label, name, len(neural))
-        if np.issubdtype(array.dtype, np.integer):
+        if is_discrete_label(array):
             if array.ndim == 2 and array.shape[1] == 1:
                 array = array[:, 0]
             if array.ndim != 1:
