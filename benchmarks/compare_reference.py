@@ -15,6 +15,11 @@ python (``benchmarks/_worker.py``) on the same synthetic data, and prints:
 * **multi-session**: 4 sessions, against the floor of the same total batch;
 * **transform**: samples/s over a 100k-timestep recording;
 * **memory**: peak resident memory of a 100k continuous fit plus transform;
+* with ``--baseline REV``, the **steps** rows also time cebra_pipe as it was at git
+  revision ``REV`` (its ``cebra_pipe/`` extracted to a temporary folder, run by this
+  interpreter) in the same run: ``baseline_ms`` and ``ratio_to_baseline``, the ratio
+  of the two rows' ms each divided by its own local floor (a slow spell that hits one
+  process does not count as a regression);
 * **full batch**, **seed ensemble** and **quality** (decoding error and
   consistency on a synthetic track and the real rat achilles), from
   ``bench_full_batch.py``, ``bench_ensemble.py`` and ``quality.py``.
@@ -36,8 +41,11 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +70,23 @@ def install_reference(directory: Path) -> str:
     return str(python)
 
 
+def extract_revision(revision: str) -> str:
+    """A temporary folder holding ``cebra_pipe/`` as it was at git ``revision``."""
+    folder = Path(tempfile.mkdtemp(prefix="compare_baseline_"))
+    archive = folder / "tree.tar"
+    with archive.open("wb") as out:
+        done = subprocess.run(["git", "archive", revision, "cebra_pipe"], cwd=REPO,
+                              stdout=out, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        shutil.rmtree(folder)
+        raise SystemExit(f"--baseline {revision}: git archive of cebra_pipe/ failed in "
+                         f"{REPO}: {done.stderr.strip()}")
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    archive.unlink()
+    return str(folder)
+
+
 def measure(python: str | None, library: str, kind: str, **spec: Any) -> dict | None:
     """Run one worker measurement; ``None`` if that library is not available.
 
@@ -71,6 +96,8 @@ def measure(python: str | None, library: str, kind: str, **spec: Any) -> dict | 
     if python is None:
         return None
     spec = {"library": library, "kind": kind, "repo": str(REPO), **spec}
+    if library == "baseline":
+        spec.update(library="cebra_pipe", repo=spec.pop("baseline_root"))
     with subprocess.Popen([python, str(HERE / "_worker.py"), json.dumps(spec)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"}) as worker:
@@ -111,8 +138,12 @@ def step_rows(args) -> list[dict]:
     """ms/step per mode and length, with ratios to the floor and the reference."""
     first = floor_ms(args)
     cases = [[mode, length] for mode in args.modes for length in args.lengths]
-    ref, ours = _both(args, "steps", cases=cases, steps=args.steps, warmup=args.warmup,
-                      repeats=args.repeats, budget_s=args.budget)
+    spec = {"cases": cases, "steps": args.steps, "warmup": args.warmup,
+            "repeats": args.repeats, "budget_s": args.budget}
+    ref, ours = _both(args, "steps", **spec)
+    base = args.baseline and measure(
+        sys.executable, "baseline", "steps", baseline_root=args.baseline_root,
+        threads=args.threads, batch=512, clock=args.clock, **spec)
     rows = []
     for index, (mode, length) in enumerate(cases):
         local = ours["rows"][index]["local_floor_ms"]
@@ -121,6 +152,12 @@ def step_rows(args) -> list[dict]:
                      "reference_local_floor_ms": ref and ref["rows"][index]["local_floor_ms"],
                      "cebra_pipe_ms": ours["rows"][index]["ms"], "local_floor_ms": local,
                      "ratio_to_local_floor": ours["rows"][index]["ms"] / local})
+        if base:
+            then = base["rows"][index]
+            rows[-1].update(baseline=args.baseline, baseline_ms=then["ms"],
+                            baseline_local_floor_ms=then["local_floor_ms"],
+                            ratio_to_baseline=rows[-1]["ratio_to_local_floor"]
+                            / (then["ms"] / then["local_floor_ms"]))
         _progress(rows[-1])
     # The floor again at the end: the machine may have been busier at the start.
     last = first if args.quick else floor_ms(args)
@@ -265,6 +302,8 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--reference-python", help="python of a venv with cebra==0.6.1")
     where.add_argument("--install-reference", type=Path, metavar="DIR",
                        help="create (or reuse) a venv with cebra==0.6.1 at DIR")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="steps: also time cebra_pipe at this git revision, same run")
     parser.add_argument("--quick", action="store_true",
                         help="10k and 100k timesteps, few steps, no companion scripts unless "
                              "named in --sections (then in their quick mode); < 3 min")
@@ -297,6 +336,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.reference_python = install_reference(args.install_reference)
     quick_sections = ["steps", "multi-session", "transform", "memory"]
     args.sections = args.sections or (quick_sections if args.quick else list(SECTIONS))
+    args.baseline_root = args.baseline and extract_revision(args.baseline)
     args.lengths = args.lengths or ([10_000, 100_000] if args.quick
                                     else [10_000, 100_000, 1_000_000])
     args.steps = args.steps or (20 if args.quick else 300)
@@ -304,9 +344,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.budget = args.budget or (0.5 if args.quick else 4.0)
     rows, start = [], time.perf_counter()
-    for name in args.sections:
-        print(f"[{time.perf_counter() - start:6.0f} s] {name}", file=sys.stderr, flush=True)
-        rows += SECTIONS[name](args)
+    try:
+        for name in args.sections:
+            print(f"[{time.perf_counter() - start:6.0f} s] {name}", file=sys.stderr,
+                  flush=True)
+            rows += SECTIONS[name](args)
+    finally:
+        if args.baseline_root:
+            shutil.rmtree(args.baseline_root, ignore_errors=True)
     table = markdown(rows)
     print(table)
     print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)

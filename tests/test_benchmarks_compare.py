@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from benchmark_scripts import load_benchmark
 
@@ -55,6 +57,31 @@ def test_driver_sweeps_label_dimensions(tmp_path):
         assert row["ratio_to_local_floor"] == row["cebra_pipe_ms"] / row["local_floor_ms"]
         assert row["reference_ms"] is None and row["reference_skipped"] is False
     assert "**label-dims**" in (tmp_path / "rows.md").read_text()
+
+
+@pytest.mark.slow
+def test_driver_times_a_git_revision_beside_the_checkout(tmp_path, monkeypatch):
+    driver = _driver()
+    extracted = []
+    extract = driver.extract_revision
+    monkeypatch.setattr(driver, "extract_revision",
+                        lambda revision: extracted.append(extract(revision)) or extracted[-1])
+    rows = driver.main(["--sections", "steps", "--modes", "continuous", "--lengths", "3000",
+                        "--baseline", "HEAD", "--steps", "8", "--warmup", "3", "--repeats", "1",
+                        "--budget", "0.5", "--threads", "1", "--clock", "cpu"])
+    (row,) = rows
+    # the revision's tree was extracted from git for the run and removed afterwards
+    assert (Path(extracted[0]) / "cebra_pipe" / "__init__.py").exists() is False
+    assert row["baseline"] == "HEAD"
+    assert row["baseline_ms"] > 0.5 * row["baseline_local_floor_ms"] > 0
+    assert row["ratio_to_baseline"] == pytest.approx(
+        (row["cebra_pipe_ms"] / row["local_floor_ms"])
+        / (row["baseline_ms"] / row["baseline_local_floor_ms"]))
+
+
+def test_driver_refuses_an_unknown_revision():
+    with pytest.raises(SystemExit, match="--baseline no-such-revision-xyz: git archive"):
+        _driver().extract_revision("no-such-revision-xyz")
 
 
 def test_worker_skips_cases_predicted_over_the_step_budget():
