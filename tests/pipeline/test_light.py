@@ -158,3 +158,31 @@ def test_a_bad_chain_runs_nothing(tmp_path, capsys, tail):
     assert main(argv) == 2
     assert ("not-a-step" if tail else THEN) in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+def _priorities(dry_run: str) -> dict[str, set[int]]:
+    """``{rule: {priority, ...}}`` of the jobs a ``snakemake -n`` run lists (0 if unsaid)."""
+    found: dict[str, set[int]] = {}
+    rule = None
+    for line in dry_run.splitlines() + ["rule end:"]:
+        words = line.split()
+        if len(words) == 2 and words[0] in ("rule", "localrule") and words[1].endswith(":"):
+            if rule is not None:
+                found.setdefault(rule, set()).add(priority)
+            rule, priority = words[1][:-1], 0
+        elif rule is not None and words[:1] == ["priority:"]:
+            priority = int(words[1])
+    return found
+
+
+def test_training_jobs_start_before_evaluation_jobs(tmp_path):
+    # Snakemake runs the ready jobs of highest priority first: the multi-session job
+    # (longest, with the cohort's evaluation behind it), then per-session training and
+    # training nulls, then everything else, so no long job starts last.
+    workdir = write_workdir(tmp_path, load_test_config(), ci_rows())
+    result = snakemake(workdir, "-n", "--cores", "2", timeout=300, check=True)
+    found = _priorities(result.stdout + result.stderr)
+    assert {"train_multi", "train_single", "train_null", "decode", "report_overview"} <= set(found)
+    assert found.pop("train_multi") == {20}
+    assert found.pop("train_single") == found.pop("train_null") == {10}
+    assert set().union(*found.values()) == {0}

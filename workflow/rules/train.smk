@@ -1,5 +1,10 @@
 # 3. train_single: all seeds of one (session, model, label set) in one job.
 # 4. train_multi: all seeds of one (session group, model, label set) in one job.
+# Training is the long work and everything after it waits on it, so training jobs start
+# before ready evaluation jobs (`priority:`), the multi-session job (the longest, with
+# the cohort's decoding, consistency and overview behind it) first of all: otherwise
+# Snakemake picks among ready jobs arbitrarily and a late long job leaves cores idle at
+# the end of the run.
 # Checkpoints live outside the declared outputs (<analysis>/checkpoints/...), so a
 # killed job resumes from its last checkpoint after `--rerun-incomplete`.
 
@@ -8,6 +13,7 @@ _SINGLE = LAYOUT.single_dir("{animal}", "{session}", "{model}", "{labels}")
 
 
 rule train_single:
+    priority: 10
     conda:
         CONDA_ENV
     input:
@@ -46,6 +52,7 @@ _MULTI = LAYOUT.multi_dir("{group}", "{model}", "{labels}")
 
 
 rule train_multi:
+    priority: 20
     conda:
         CONDA_ENV
     input:
