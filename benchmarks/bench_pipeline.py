@@ -11,6 +11,13 @@ the workflow runs in a fresh working directory holding a copy of the tree's
 * ``wall_s``: wall time of the whole run;
 * ``load``: the 1-minute load average, mean of samples every 5 s during the run (the
   machine's other work inflates wall time, and CPU time a little);
+* ``critical_s``: the DAG's critical path, the longest chain of jobs each waiting on the
+  one before, in the run's own job times (from Snakemake's log: when each job started
+  and finished, 1 s resolution, and which job's outputs it reads); no scheduler on any
+  number of cores finishes sooner. ``critical_path`` names its rules in order;
+* ``job_s``: the jobs' wall seconds added up, and ``idle_core_s``: cores x wall minus
+  that, the core time the schedule left unused (``job_s / cores`` and ``critical_s``
+  are the two lower bounds of the wall time);
 * per rule (``--rules``): jobs, and the sums of the ``benchmark:`` files' wall seconds
   and (sampled, so short jobs read 0) CPU seconds.
 
@@ -97,6 +104,64 @@ def jobs_done(log: str) -> int:
     return int(done[-1][0])
 
 
+_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+_FINISHED = re.compile(r"^Finished jobid: (\d+) ")
+
+
+def timeline(log: str) -> list[dict[str, Any]]:
+    """The jobs of a Snakemake log, in the order they started.
+
+    Returns dicts with ``rule``, ``jobid``, ``start`` and ``end`` (seconds after the
+    first job started), ``inputs`` and ``outputs`` (file names as the log lists them).
+    """
+    jobs: dict[int, dict[str, Any]] = {}
+    stamp, current = None, None
+    for line in log.splitlines():
+        found = _STAMP.match(line)
+        if found:
+            stamp = time.mktime(time.strptime(found.group(1), "%a %b %d %H:%M:%S %Y"))
+            continue
+        found = _RULE.match(line)
+        if found:
+            current = {"rule": found.group(1), "start": stamp, "end": None,
+                       "inputs": [], "outputs": []}
+            continue
+        key, _, value = line.strip().partition(": ")
+        if current is not None and line.startswith("    ") and key in ("input", "output"):
+            current[key + "s"] = value.split(", ")
+        elif current is not None and line.startswith("    ") and key == "jobid":
+            current["jobid"] = int(value)
+            jobs[current["jobid"]] = current
+        found = _FINISHED.match(line)
+        if found and int(found.group(1)) in jobs:
+            jobs[int(found.group(1))]["end"] = stamp
+    started = sorted((job for job in jobs.values() if job["end"] is not None),
+                     key=lambda job: (job["start"], job["jobid"]))
+    origin = started[0]["start"] if started else 0.0
+    for job in started:
+        job["start"] -= origin
+        job["end"] -= origin
+    return started
+
+
+def schedule(jobs: list[dict[str, Any]], cores: int, wall_s: float) -> dict[str, Any]:
+    """Critical path, summed job time and idle core time of a :func:`timeline`."""
+    made_by = {name: job["jobid"] for job in jobs for name in job["outputs"]}
+    longest: dict[int, tuple[float, list[str]]] = {}
+    for job in jobs:  # in start order, so every job's inputs' makers come first
+        before = [longest[made_by[name]] for name in job["inputs"] if name in made_by
+                  and made_by[name] in longest]
+        length, chain = max(before, default=(0.0, []), key=lambda item: item[0])
+        longest[job["jobid"]] = (length + job["end"] - job["start"], chain + [job["rule"]])
+    # ties go to the longer chain, so the path runs to the target rule (0 s)
+    critical, path = max(longest.values(), default=(0.0, []),
+                         key=lambda item: (item[0], len(item[1])))
+    job_s = sum(job["end"] - job["start"] for job in jobs)
+    return {"critical_s": critical, "critical_path": path, "job_s": job_s,
+            "idle_core_s": round(cores * wall_s - job_s, 1)}
+
+
 def rule_costs(workdir: Path) -> dict[str, dict[str, float]]:
     """Per rule: jobs, summed wall and CPU seconds of its ``benchmark:`` files.
 
@@ -148,7 +213,9 @@ def run_workflow(tree: Path, cores: int, configfile: str | None) -> dict[str, An
                            + measured["log"][-5000:])
     costs = {"jobs": jobs_done(measured["log"]), "cpu_s": round(measured["cpu_s"], 1),
              "wall_s": round(measured["wall_s"], 1), "load": round(load.mean, 2),
-             "cores": cores, "rules": rule_costs(workdir)}
+             "cores": cores,
+             **schedule(timeline(measured["log"]), cores, measured["wall_s"]),
+             "rules": rule_costs(workdir)}
     shutil.rmtree(workdir)
     return costs
 
@@ -164,10 +231,14 @@ def measure(revision: str, cores: int, configfile: str | None) -> dict[str, Any]
 
 def table(rows: Sequence[dict[str, Any]], rules: bool) -> str:
     """Markdown table of the runs (and of their rules, with ``rules``)."""
-    lines = ["| tree | jobs | CPU (s) | wall (s) | mean load (1 min) | cores |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| tree | jobs | CPU (s) | wall (s) | mean load (1 min) | cores | job time (s) "
+             "| idle core time (s) | critical path (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['tree']} | {r['jobs']} | {r['cpu_s']:.1f} | {r['wall_s']:.1f} | "
-              f"{r['load']:.2f} | {r['cores']} |" for r in rows]
+              f"{r['load']:.2f} | {r['cores']} | {r['job_s']:.0f} | {r['idle_core_s']:.0f} | "
+              f"{r['critical_s']:.0f} |" for r in rows]
+    lines += [f"\ncritical path of {r['tree']}: {' -> '.join(r['critical_path'])}"
+              for r in rows]
     if rules:
         names = sorted({name for r in rows for name in r["rules"]})
         lines += ["", "| rule | " + " | ".join(f"{r['tree']}: jobs, wall s, CPU s (sampled)"
