@@ -127,12 +127,13 @@ def timeline(log: str) -> list[dict[str, Any]]:
             current = {"rule": found.group(1), "start": stamp, "end": None,
                        "inputs": [], "outputs": []}
             continue
-        key, _, value = line.strip().partition(": ")
-        if current is not None and line.startswith("    ") and key in ("input", "output"):
-            current[key + "s"] = value.split(", ")
-        elif current is not None and line.startswith("    ") and key == "jobid":
-            current["jobid"] = int(value)
-            jobs[current["jobid"]] = current
+        if current is not None and line.startswith("    "):  # a field of the job
+            key, _, value = line.strip().partition(": ")
+            if key in ("input", "output"):
+                current[key + "s"] = value.split(", ")
+            elif key == "jobid":
+                current["jobid"] = int(value)
+                jobs[current["jobid"]] = current
         found = _FINISHED.match(line)
         if found and int(found.group(1)) in jobs:
             jobs[int(found.group(1))]["end"] = stamp

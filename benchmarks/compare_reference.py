@@ -87,17 +87,17 @@ def extract_revision(revision: str) -> str:
     return str(folder)
 
 
-def measure(python: str | None, library: str, kind: str, **spec: Any) -> dict | None:
+def measure(python: str | None, library: str, kind: str, repo: str = str(REPO),
+            **spec: Any) -> dict | None:
     """Run one worker measurement; ``None`` if that library is not available.
 
-    The worker's progress lines (stderr, indented) are echoed as they come; the rest
+    ``repo`` is the folder cebra_pipe is imported from (an extracted revision for
+    ``--baseline``). The worker's progress lines (stderr, indented) are echoed as they come; the rest
     of its stderr is kept for the error message if it fails.
     """
     if python is None:
         return None
-    spec = {"library": library, "kind": kind, "repo": str(REPO), **spec}
-    if library == "baseline":
-        spec.update(library="cebra_pipe", repo=spec.pop("baseline_root"))
+    spec = {"library": library, "kind": kind, "repo": repo, **spec}
     with subprocess.Popen([python, str(HERE / "_worker.py"), json.dumps(spec)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"}) as worker:
@@ -113,9 +113,14 @@ def measure(python: str | None, library: str, kind: str, **spec: Any) -> dict | 
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+def _settings(args, **spec: Any) -> dict:
+    """A worker spec with the run's threads, clock and batch size."""
+    return {"threads": args.threads, "batch": 512, "clock": args.clock, **spec}
+
+
 def _both(args, kind: str, **spec: Any) -> tuple[dict | None, dict]:
     """(reference, cebra_pipe) results of one measurement, reference first."""
-    spec = {"threads": args.threads, "batch": 512, "clock": args.clock, **spec}
+    spec = _settings(args, **spec)
     return (measure(args.reference_python, "reference", kind, **spec),
             measure(sys.executable, "cebra_pipe", kind, **spec))
 
@@ -141,9 +146,8 @@ def step_rows(args) -> list[dict]:
     spec = {"cases": cases, "steps": args.steps, "warmup": args.warmup,
             "repeats": args.repeats, "budget_s": args.budget}
     ref, ours = _both(args, "steps", **spec)
-    base = args.baseline and measure(
-        sys.executable, "baseline", "steps", baseline_root=args.baseline_root,
-        threads=args.threads, batch=512, clock=args.clock, **spec)
+    base = args.baseline and measure(sys.executable, "cebra_pipe", "steps",
+                                     repo=args.baseline_root, **_settings(args, **spec))
     rows = []
     for index, (mode, length) in enumerate(cases):
         local = ours["rows"][index]["local_floor_ms"]
@@ -179,9 +183,8 @@ def label_dim_rows(args) -> list[dict]:
     lengths = sorted(args.lengths)
     cases = [case for length in lengths for case in
              [["time", length]] + [["continuous", length, dims] for dims in args.label_dims]]
-    spec = {"cases": cases, "steps": args.steps, "warmup": args.warmup,
-            "repeats": args.repeats, "budget_s": args.budget, "threads": args.threads,
-            "batch": 512, "clock": args.clock}
+    spec = _settings(args, cases=cases, steps=args.steps, warmup=args.warmup,
+                     repeats=args.repeats, budget_s=args.budget)
     ref = measure(args.reference_python, "reference", "steps",
                   **{**spec, "max_step_s": args.reference_max_step_s})
     ours = measure(sys.executable, "cebra_pipe", "steps", **spec)
